@@ -1,1 +1,54 @@
-"""Agents for NChain-v0: a pluggy registry and one Stable-Baselines3-style API."""
+"""Agents for NChain-v0 behind a pluggy registry, with one Stable-Baselines3-style API.
+
+```python
+import gymnasium as gym
+from nchain_agents import load_agent, list_agents, load
+
+agent = load_agent("q-table", seed=0).learn(gym.make("NChain-v0"))
+action, _ = agent.predict(0, deterministic=True)
+agent.save("q.zip")
+same = load("q.zip")
+```
+
+Outside packages add agents with ``@nchain_agents.hookimpl`` on a
+``register_agents(register)`` function published under the entry-point group
+``nchain_agents`` (see :mod:`nchain_agents.hookspecs`).
+"""
+
+from __future__ import annotations
+
+from nchain_agents.base import Agent, EpisodeStats, History, hyperparameter, in_range, one_of
+from nchain_agents.errors import (
+    AgentFileError,
+    HyperparameterError,
+    NChainAgentsError,
+    NotTrainedError,
+    SpaceMismatchError,
+    UnknownAgentError,
+)
+from nchain_agents.evaluation import EvaluationResult, evaluate
+from nchain_agents.hookspecs import hookimpl
+from nchain_agents.registry import AgentInfo, Registry, list_agents, load, load_agent
+
+__all__ = [
+    "Agent",
+    "AgentFileError",
+    "AgentInfo",
+    "EpisodeStats",
+    "EvaluationResult",
+    "History",
+    "HyperparameterError",
+    "NChainAgentsError",
+    "NotTrainedError",
+    "Registry",
+    "SpaceMismatchError",
+    "UnknownAgentError",
+    "evaluate",
+    "hookimpl",
+    "hyperparameter",
+    "in_range",
+    "list_agents",
+    "load",
+    "load_agent",
+    "one_of",
+]

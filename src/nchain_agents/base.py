@@ -1,0 +1,418 @@
+"""The one agent API: ``learn`` / ``predict`` / ``save`` / ``load``, shaped like SB3's.
+
+An agent is a keyword-only dataclass whose init fields are its hyperparameters
+(declared with :func:`hyperparameter`, validated on construction). Subclasses
+implement a handful of ``_``-methods; everything a user calls lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
+
+import numpy as np
+
+from nchain_agents.errors import (
+    HyperparameterError,
+    NotTrainedError,
+    SpaceMismatchError,
+)
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import gymnasium as gym
+
+Check = Callable[[Any], str | None]
+"""A value check: returns ``None`` when the value is fine, else what is allowed."""
+
+
+def hyperparameter(default: Any, doc: str, check: Check | None = None) -> Any:
+    """Declare a hyperparameter field with its default, a one-line doc and a range check."""
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+def in_range(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Check:
+    """A check for ``low <(=) value <(=) high`` (either side may be ``None``)."""
+    left = "(" if low_open else "["
+    right = ")" if high_open else "]"
+    text = f"in {left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+
+    def check(value: Any) -> str | None:
+        if low is not None and (value < low or (low_open and value == low)):
+            return text
+        if high is not None and (value > high or (high_open and value == high)):
+            return text
+        return None
+
+    return check
+
+
+def one_of(*choices: Any) -> Check:
+    """A check that the value is one of ``choices``."""
+
+    def check(value: Any) -> str | None:
+        return None if value in choices else "one of " + ", ".join(repr(c) for c in choices)
+
+    return check
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> Any:
+    """Coerce/validate a hyperparameter against its annotation (float, int, bool, str)."""
+    kinds = annotation if isinstance(annotation, tuple) else (annotation,)
+    if value is None and type(None) in kinds:
+        return None
+    if float in kinds and isinstance(value, (int, float, np.integer, np.floating)):
+        if isinstance(value, (bool, np.bool_)):
+            raise HyperparameterError(f"{name} must be a number, got {value!r}")
+        if not math.isfinite(float(value)):
+            raise HyperparameterError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+    if int in kinds and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if bool in kinds and isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if str in kinds and isinstance(value, str):
+        return value
+    wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+    raise HyperparameterError(f"{name} must be {wanted}, got {value!r}")
+
+
+def _kinds(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", None)
+    return tuple(args) if args else annotation
+
+
+@dataclass
+class EpisodeStats:
+    """What a ``learn`` callback receives after each episode.
+
+    Attributes:
+        episode: 1-based index of the episode within this ``learn`` call.
+        episodes: the episodes this ``learn`` call will run.
+        reward: the episode's total reward.
+        length: its number of steps.
+        epsilon: the exploration rate used (``nan`` for agents without one).
+    """
+
+    episode: int
+    episodes: int
+    reward: float
+    length: int
+    epsilon: float
+
+    @property
+    def mean_reward(self) -> float:
+        """Mean reward per step: the tutorial's training curve."""
+        return self.reward / self.length if self.length else 0.0
+
+
+Callback = Callable[[EpisodeStats], bool | None]
+"""Called after each episode; returning ``False`` stops ``learn`` early (like SB3)."""
+
+
+class History:
+    """Per-episode training record: total reward, length and epsilon of each episode."""
+
+    FIELDS = ("reward", "length", "epsilon")
+
+    def __init__(self) -> None:
+        self.reward: list[float] = []
+        self.length: list[int] = []
+        self.epsilon: list[float] = []
+
+    def append(self, reward: float, length: int, epsilon: float) -> None:
+        self.reward.append(float(reward))
+        self.length.append(int(length))
+        self.epsilon.append(float(epsilon))
+
+    def __len__(self) -> int:
+        return len(self.reward)
+
+    @property
+    def mean_reward(self) -> np.ndarray:
+        """Mean reward per step of each episode (the tutorial's training curve)."""
+        length = np.asarray(self.length, dtype=np.float64)
+        return np.divide(self.reward, length, out=np.zeros_like(length), where=length > 0)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "reward": np.asarray(self.reward, dtype=np.float64),
+            "length": np.asarray(self.length, dtype=np.int64),
+            "epsilon": np.asarray(self.epsilon, dtype=np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> History:
+        history = cls()
+        history.reward = arrays["reward"].astype(np.float64).tolist()
+        history.length = arrays["length"].astype(np.int64).tolist()
+        history.epsilon = arrays["epsilon"].astype(np.float64).tolist()
+        return history
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, History):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f), getattr(other, f), equal_nan=True) for f in self.FIELDS
+        )
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} episodes)"
+
+
+def discrete_size(space: Any, what: str) -> int:
+    """The size ``n`` of a ``Discrete`` space that starts at 0, or a SpaceMismatchError."""
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Discrete):
+        raise SpaceMismatchError(
+            f"the {what} space must be gymnasium.spaces.Discrete, got {space!r}"
+        )
+    if int(space.start) != 0:
+        raise SpaceMismatchError(f"the {what} space must start at 0, got {space!r}")
+    return int(space.n)
+
+
+@dataclass(kw_only=True, eq=False)
+class Agent:
+    """Base class of every agent, built-in or from a plugin.
+
+    Subclasses are keyword-only dataclasses: their init fields (declared with
+    :func:`hyperparameter`) are the hyperparameters. They implement:
+
+    - ``_setup()``: allocate the table or model for ``self.n_states`` / ``self.n_actions``;
+    - ``_learn(env, episodes, on_episode)``: train, calling ``on_episode(reward,
+      length, epsilon)`` after each episode (it returns ``False`` to stop);
+    - ``_predict(observations, deterministic)``: actions for a 1-D int array;
+    - ``q_values()``: the ``(n_states, n_actions)`` value table;
+    - ``_state_arrays()`` / ``_restore_arrays(arrays)`` and, if they need them,
+      ``_state_files()`` / ``_restore_files(files)`` for saving.
+    """
+
+    seed: int | None = hyperparameter(None, "seed of the agent's own random generator")
+
+    default_episodes: ClassVar[int] = 100
+    """The training budget of ``learn(env)`` when ``episodes`` is not given."""
+
+    def __post_init__(self) -> None:
+        hints = get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = _check_type(f.name, getattr(self, f.name), _kinds(hints[f.name]))
+            check = f.metadata.get("check")
+            problem = check(value) if check is not None and value is not None else None
+            if problem:
+                raise HyperparameterError(f"{f.name} must be {problem}, got {value!r}")
+            setattr(self, f.name, value)
+        self.n_states: int | None = None
+        self.n_actions: int | None = None
+        self.history = History()
+        self.num_timesteps = 0
+        self._rng = np.random.default_rng(self.seed)
+
+    # -- introspection ----------------------------------------------------------------
+
+    @classmethod
+    def hyperparameter_docs(cls) -> dict[str, tuple[Any, str]]:
+        """``{name: (default, doc)}`` for every hyperparameter, ``seed`` included."""
+        return {
+            f.name: (f.default, f.metadata.get("doc", ""))
+            for f in dataclasses.fields(cls)
+            if f.init
+        }
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the class docstring."""
+        return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+
+    def get_hyperparameters(self) -> dict[str, Any]:
+        """The hyperparameters this agent was built with (``seed`` excluded)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.init and f.name != "seed"
+        }
+
+    @property
+    def is_trained(self) -> bool:
+        return self.n_states is not None
+
+    # -- spaces -----------------------------------------------------------------------
+
+    def _bind_spaces(self, n_states: int, n_actions: int) -> None:
+        if self.n_states is None:
+            self.n_states, self.n_actions = n_states, n_actions
+            self._setup()
+        elif (self.n_states, self.n_actions) != (n_states, n_actions):
+            raise SpaceMismatchError(
+                f"this agent was built for Discrete({self.n_states}) observations and "
+                f"Discrete({self.n_actions}) actions, but the env has Discrete({n_states}) "
+                f"and Discrete({n_actions})"
+            )
+
+    def check_env(self, env: gym.Env) -> tuple[int, int]:
+        """Check the env's spaces against this agent's; returns ``(n_states, n_actions)``."""
+        n_states = discrete_size(env.observation_space, "observation")
+        n_actions = discrete_size(env.action_space, "action")
+        if self.n_states is not None and (self.n_states, self.n_actions) != (n_states, n_actions):
+            self._bind_spaces(n_states, n_actions)  # raises the mismatch error
+        return n_states, n_actions
+
+    # -- the API ----------------------------------------------------------------------
+
+    def learn(
+        self,
+        env: gym.Env,
+        episodes: int | None = None,
+        *,
+        callback: Callback | None = None,
+        progress_bar: bool = False,
+    ) -> Self:
+        """Train on ``env`` for ``episodes`` episodes (default: the agent's own budget).
+
+        Args:
+            env: a Gymnasium env with ``Discrete`` observation and action spaces.
+            episodes: number of episodes; ``None`` uses ``default_episodes``.
+            callback: called with :class:`EpisodeStats` after each episode;
+                returning ``False`` stops training.
+            progress_bar: draw a progress bar on the terminal (needs ``rich``).
+
+        Returns:
+            ``self``, so that ``load_agent(...).learn(env)`` is one line.
+        """
+        episodes = self.default_episodes if episodes is None else episodes
+        if (
+            isinstance(episodes, bool)
+            or not isinstance(episodes, (int, np.integer))
+            or episodes < 0
+        ):
+            raise HyperparameterError(f"episodes must be an integer >= 0, got {episodes!r}")
+        episodes = int(episodes)
+        self._bind_spaces(*self.check_env(env))
+
+        bar = None
+        if progress_bar:
+            from nchain_agents.progress import EpisodeProgress
+
+            bar = EpisodeProgress(episodes, label=type(self).__name__)
+        done = 0
+
+        def on_episode(reward: float, length: int, epsilon: float) -> bool:
+            nonlocal done
+            done += 1
+            self.history.append(reward, length, epsilon)
+            self.num_timesteps += int(length)
+            stats = EpisodeStats(done, episodes, float(reward), int(length), float(epsilon))
+            if bar is not None:
+                bar.update(stats)
+            return not (callback is not None and callback(stats) is False)
+
+        try:
+            if episodes:
+                self._learn(env, episodes, on_episode)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, None]:
+        """Actions for one observation or a batch, in Stable-Baselines3's shape.
+
+        Args:
+            observation: a state index, or an array of them (any shape).
+            state, episode_start: accepted for SB3 compatibility; unused (no memory).
+            deterministic: ``True`` for the greedy action (``argmax``, ties to the
+                lowest action); ``False`` for the agent's training behaviour.
+
+        Returns:
+            ``(actions, None)`` with ``actions`` shaped like ``observation``.
+        """
+        self._require_trained()
+        obs = np.asarray(observation)
+        if obs.dtype.kind not in "iu" or (
+            obs.size and (obs.min() < 0 or obs.max() >= self.n_states)
+        ):
+            raise ValueError(
+                f"observation must be state indices in 0..{self.n_states - 1}, got {observation!r}"
+            )
+        actions = self._predict(obs.reshape(-1).astype(np.int64), bool(deterministic))
+        return actions.reshape(obs.shape), None
+
+    def _require_trained(self) -> None:
+        if self.n_states is None:
+            raise NotTrainedError(
+                f"{type(self).__name__} has not been trained: call learn(env) first, "
+                "or load a saved agent"
+            )
+
+    def save(self, path: str | Path) -> Path:
+        """Save to one zip file (atomically); ``.zip`` is added when there is no suffix.
+
+        Returns:
+            The path written.
+        """
+        from nchain_agents.files import save_agent
+
+        return save_agent(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Agent:
+        """Load a saved agent; on a subclass, the file must hold that agent type."""
+        from nchain_agents.files import load_agent_file
+
+        return load_agent_file(path, expected=None if cls is Agent else cls)
+
+    # -- for subclasses ---------------------------------------------------------------
+
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+    def _learn(self, env: gym.Env, episodes: int, on_episode: Callable[..., bool]) -> None:
+        raise NotImplementedError
+
+    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def q_values(self) -> np.ndarray:
+        """The agent's ``(n_states, n_actions)`` table of action values."""
+        raise NotImplementedError
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays that, with the hyperparameters, restore the learned state."""
+        raise NotImplementedError
+
+    def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """``{name: (shape, dtype kind)}`` that ``_restore_arrays`` needs (for validation)."""
+        raise NotImplementedError
+
+    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def _state_files(self) -> dict[str, bytes]:
+        """Extra binary files to store (e.g. a ``.keras`` model)."""
+        return {}
+
+    def _restore_files(self, files: dict[str, bytes]) -> None:
+        if files:
+            raise NotImplementedError
+
+    def env_seed(self) -> int:
+        """A seed for the env's first reset in ``learn``, drawn from the agent's generator."""
+        return int(self._rng.integers(2**31 - 1))

@@ -1,0 +1,30 @@
+"""Exceptions of ``nchain_agents``: each names the bad value and what is allowed."""
+
+from __future__ import annotations
+
+
+class NChainAgentsError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UnknownAgentError(NChainAgentsError, KeyError):
+    """No agent is registered under the requested name."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class HyperparameterError(NChainAgentsError, ValueError):
+    """A hyperparameter has an unknown name or a value outside its range."""
+
+
+class SpaceMismatchError(NChainAgentsError, ValueError):
+    """An environment's spaces are not Discrete or differ from the agent's."""
+
+
+class NotTrainedError(NChainAgentsError, RuntimeError):
+    """The agent has no learned table or model yet."""
+
+
+class AgentFileError(NChainAgentsError, ValueError):
+    """A saved agent file is unreadable, damaged, foreign, too new, or needs a missing plugin."""

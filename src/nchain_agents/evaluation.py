@@ -1,0 +1,94 @@
+"""Evaluating a trained agent on an environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Per-episode returns and lengths of an evaluation, with their summary."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+    def confidence_interval(self, level: float = 0.95) -> tuple[float, float]:
+        """Normal-approximation confidence interval of the mean return."""
+        half = normal_quantile(level) * sem(self.returns)
+        return self.mean - half, self.mean + half
+
+
+def normal_quantile(level: float) -> float:
+    """Two-sided standard-normal quantile: 1.96 for ``level=0.95``."""
+    from statistics import NormalDist
+
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"confidence level must be in (0, 1), got {level!r}")
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def sem(values: Any) -> float:
+    """Standard error of the mean (0 for fewer than two values)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return 0.0
+    return float(np.std(values, ddof=1) / np.sqrt(values.size))
+
+
+def evaluate(
+    agent: Any,
+    env: gym.Env,
+    n_episodes: int = 10,
+    seed: int | None = None,
+    deterministic: bool = True,
+) -> EvaluationResult:
+    """Run ``n_episodes`` full episodes with ``agent.predict`` and record their returns.
+
+    The agent is called the way Stable-Baselines3's ``evaluate_policy`` calls a model
+    (``predict(obs, state=..., episode_start=..., deterministic=...)``), so any SB3
+    model works here too, and our agents work in ``evaluate_policy``.
+
+    Args:
+        agent: anything with an SB3-style ``predict``.
+        env: a Gymnasium env (its own TimeLimit ends the episodes).
+        n_episodes: number of episodes, at least 1.
+        seed: seed for the first ``reset``; later episodes continue its stream.
+        deterministic: greedy actions (default) or the agent's behaviour policy.
+    """
+    if (
+        isinstance(n_episodes, bool)
+        or not isinstance(n_episodes, (int, np.integer))
+        or n_episodes < 1
+    ):
+        raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
+    returns = np.zeros(n_episodes)
+    lengths = np.zeros(n_episodes, dtype=np.int64)
+    for episode in range(n_episodes):
+        obs, _ = env.reset(seed=seed if episode == 0 else None)
+        state, start, total, steps = None, True, 0.0, 0
+        while True:
+            action, state = agent.predict(
+                obs, state=state, episode_start=np.array([start]), deterministic=deterministic
+            )
+            obs, reward, terminated, truncated, _ = env.step(int(np.asarray(action).item()))
+            total += float(reward)
+            steps += 1
+            start = False
+            if terminated or truncated:
+                break
+        returns[episode], lengths[episode] = total, steps
+    return EvaluationResult(returns, lengths)

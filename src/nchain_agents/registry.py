@@ -1,0 +1,314 @@
+"""Finding agents: built-in plugins and installed ``nchain_agents`` entry points, via pluggy.
+
+Plugins load lazily, once, on the first call that needs the list. Each is loaded and
+called on its own: one that fails to import, raises in its hook, implements a hook
+that does not exist, or registers a name another plugin took is skipped with a
+warning and listed as broken; the rest keep working.
+
+``NCHAIN_AGENTS_PLUGINS`` limits the outside plugins that load: unset loads all,
+an empty value or ``none`` loads none, and a comma-separated list loads those
+whose entry-point name or distribution name is listed. Built-ins always load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from nchain_agents import hookspecs
+from nchain_agents.base import Agent
+from nchain_agents.errors import UnknownAgentError
+
+ENTRY_POINT_GROUP = "nchain_agents"
+PLUGINS_ENV_VAR = "NCHAIN_AGENTS_PLUGINS"
+BUILTIN_DISTRIBUTION = "nchain-rl"
+BUILTIN_PLUGINS = ("nchain_agents.default_plugins.random_agent",)
+_AGENT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """One row of :func:`list_agents`: a registered agent, or a plugin that broke.
+
+    Attributes:
+        name: the registry name (for a broken plugin: the plugin's name).
+        agent_class: the class, or ``None`` for a broken plugin.
+        plugin: the plugin (entry point or module) that registered it.
+        distribution, version: the installed distribution that provides it.
+        summary: the first line of the class docstring.
+        error: why the plugin was skipped, or ``None``.
+    """
+
+    name: str
+    agent_class: type[Agent] | None
+    plugin: str
+    distribution: str | None
+    version: str | None
+    summary: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded; the others still were."""
+
+
+def _builtin_version() -> str | None:
+    try:
+        return metadata.version(BUILTIN_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _allowed(entry_point: metadata.EntryPoint) -> bool:
+    setting = os.environ.get(PLUGINS_ENV_VAR)
+    if setting is None:
+        return True
+    wanted = {part.strip().lower() for part in setting.split(",") if part.strip()}
+    if not wanted or wanted == {"none"}:
+        return False
+    dist = getattr(entry_point, "dist", None)
+    names = {entry_point.name.lower()}
+    if dist is not None:
+        names.add(dist.metadata["Name"].lower())
+    return bool(names & wanted)
+
+
+class Registry:
+    """A pluggy plugin manager plus the agents its plugins registered.
+
+    Most code uses the process-wide :func:`default_registry`; tests build their own.
+    """
+
+    def __init__(self, *, builtins: tuple[str, ...] = BUILTIN_PLUGINS, entry_points: bool = True):
+        self._builtins = builtins
+        self._use_entry_points = entry_points
+        self._lock = threading.RLock()
+        self._loaded = False
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self._agents: dict[str, AgentInfo] = {}
+        self._broken: list[AgentInfo] = []
+
+    # -- loading ----------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            version = _builtin_version()
+            for module_name in self._builtins:
+                try:
+                    module = __import__(module_name, fromlist=["_"])
+                except Exception as exc:
+                    self._mark_broken(module_name, BUILTIN_DISTRIBUTION, version, exc)
+                    continue
+                self._add_plugin(module, module_name, BUILTIN_DISTRIBUTION, version)
+            if self._use_entry_points:
+                for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                    if _allowed(entry_point):
+                        self._load_entry_point(entry_point)
+            self._loaded = True
+
+    def _load_entry_point(self, entry_point: metadata.EntryPoint) -> None:
+        dist = getattr(entry_point, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        dist_version = dist.version if dist is not None else None
+        plugin_name = f"{entry_point.name} ({entry_point.value})"
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:
+            self._mark_broken(plugin_name, dist_name, dist_version, exc)
+            return
+        self._add_plugin(plugin, plugin_name, dist_name, dist_version)
+
+    def _mark_broken(
+        self, plugin: str, distribution: str | None, version: str | None, error: BaseException | str
+    ) -> None:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        where = f"{distribution} {version}" if distribution else "an unknown distribution"
+        warnings.warn(
+            f"nchain_agents plugin {plugin!r} from {where} was skipped: {text}",
+            PluginWarning,
+            stacklevel=4,
+        )
+        self._broken.append(AgentInfo(plugin, None, plugin, distribution, version, "", text))
+
+    def add_plugin(
+        self,
+        plugin: Any,
+        *,
+        name: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> list[str]:
+        """Register one plugin object and the agents its hook registers, in isolation.
+
+        Returns:
+            The agent names it added (empty if it was skipped as broken).
+        """
+        self._ensure_loaded()
+        name = name or getattr(plugin, "__name__", None) or repr(plugin)
+        return self._add_plugin(plugin, name, distribution, version)
+
+    def _add_plugin(
+        self, plugin: Any, name: str, distribution: str | None, version: str | None
+    ) -> list[str]:
+        pm = self.plugin_manager
+        with self._lock:
+            try:
+                pm.register(plugin, name=name)
+                pm.check_pending()
+            except Exception as exc:
+                if pm.get_plugin(name) is not None:
+                    pm.unregister(name=name)
+                self._mark_broken(name, distribution, version, exc)
+                return []
+            found: dict[str, type[Agent]] = {}
+            problems: list[str] = []
+
+            def register(agent_name: str, agent_class: type[Agent]) -> None:
+                if not isinstance(agent_name, str) or not _AGENT_NAME.match(agent_name):
+                    problems.append(
+                        f"agent name {agent_name!r} is not kebab-case (e.g. 'my-agent')"
+                    )
+                elif not (isinstance(agent_class, type) and issubclass(agent_class, Agent)):
+                    problems.append(
+                        f"{agent_name!r} registers {agent_class!r}, not an nchain_agents.Agent"
+                    )
+                elif agent_name in self._agents or agent_name in found:
+                    owner = self._agents.get(agent_name)
+                    taken_by = owner.plugin if owner else name
+                    problems.append(f"agent name {agent_name!r} is already taken by {taken_by}")
+                else:
+                    found[agent_name] = agent_class
+
+            others = [p for p in pm.get_plugins() if p is not plugin]
+            try:
+                pm.subset_hook_caller("register_agents", remove_plugins=others)(register=register)
+            except Exception as exc:
+                problems.append(f"register_agents raised {type(exc).__name__}: {exc}")
+            if not found and not problems:
+                problems.append(
+                    "it registers no agents (no @nchain_agents.hookimpl register_agents)"
+                )
+            if problems:
+                pm.unregister(name=name)
+                self._mark_broken(name, distribution, version, "; ".join(problems))
+                return []
+            for agent_name, agent_class in found.items():
+                self._agents[agent_name] = AgentInfo(
+                    agent_name,
+                    agent_class,
+                    name,
+                    distribution,
+                    version,
+                    agent_class.summary(),
+                )
+            return list(found)
+
+    def remove_plugin(self, name: str) -> None:
+        """Unregister a plugin added with :meth:`add_plugin` and forget its agents."""
+        with self._lock:
+            if self.plugin_manager.get_plugin(name) is not None:
+                self.plugin_manager.unregister(name=name)
+            self._agents = {k: v for k, v in self._agents.items() if v.plugin != name}
+            self._broken = [b for b in self._broken if b.plugin != name]
+
+    # -- queries ----------------------------------------------------------------------
+
+    def list(self, include_broken: bool = True) -> list[AgentInfo]:
+        self._ensure_loaded()
+        rows = sorted(self._agents.values(), key=lambda info: info.name)
+        return rows + list(self._broken) if include_broken else rows
+
+    def names(self) -> list[str]:
+        self._ensure_loaded()
+        return sorted(self._agents)
+
+    def get(self, name: str) -> AgentInfo:
+        self._ensure_loaded()
+        try:
+            return self._agents[name]
+        except (KeyError, TypeError):
+            pass
+        available = sorted(self._agents)
+        close = difflib.get_close_matches(str(name), available, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownAgentError(
+            f"unknown agent {name!r}{hint} Available: {', '.join(available) or 'none'}"
+        )
+
+    def info_for_class(self, agent_class: type[Agent]) -> AgentInfo:
+        self._ensure_loaded()
+        for info in self._agents.values():
+            if info.agent_class is agent_class:
+                return info
+        raise UnknownAgentError(
+            f"{agent_class.__qualname__} is not registered under any name; register it "
+            "through an nchain_agents plugin before saving it"
+        )
+
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry used by :func:`load_agent`, :func:`list_agents`, ``load``."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Registry()
+    return _default
+
+
+def list_agents(include_broken: bool = True) -> list[AgentInfo]:
+    """Every registered agent (sorted by name), then the plugins that failed to load."""
+    return default_registry().list(include_broken)
+
+
+def load_agent(name: str, **hyperparameters: Any) -> Agent:
+    """A new, untrained agent: ``load_agent("q-table", seed=0, learning_rate=0.5)``.
+
+    Raises:
+        UnknownAgentError: no agent has that name (the error lists them all).
+        HyperparameterError: an unknown hyperparameter name or a bad value.
+    """
+    from nchain_agents.errors import HyperparameterError
+
+    agent_class = default_registry().get(name).agent_class
+    assert agent_class is not None
+    valid = agent_class.hyperparameter_docs()
+    unknown = sorted(set(hyperparameters) - set(valid))
+    if unknown:
+        suggestions = [difflib.get_close_matches(u, list(valid), n=1) for u in unknown]
+        hint = "".join(
+            f" ({u!r}: did you mean {s[0]!r}?)"
+            for u, s in zip(unknown, suggestions, strict=True)
+            if s
+        )
+        raise HyperparameterError(
+            f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {name!r}{hint}. "
+            f"Valid: {', '.join(valid)}"
+        )
+    return agent_class(**hyperparameters)
+
+
+def load(path: str) -> Agent:
+    """Load any saved agent; the agent type is read from the file."""
+    return Agent.load(path)

@@ -1,0 +1,185 @@
+"""The one agent API, shared by every registered agent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from helpers import write_distribution
+from nchain_agents import (
+    HyperparameterError,
+    NotTrainedError,
+    Registry,
+    SpaceMismatchError,
+    evaluate,
+    list_agents,
+    load_agent,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENTS = [row.name for row in list_agents(include_broken=False)]
+
+
+def short_env(**kwargs):
+    return gym.make("NChain-v0", max_episode_steps=50, **kwargs)
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_learn_predict_shapes(name):
+    agent = load_agent(name, seed=0)
+    with pytest.raises(NotTrainedError, match="call learn"):
+        agent.predict(0)
+    assert agent.learn(short_env(), episodes=3) is agent
+    assert len(agent.history) == 3
+    assert agent.num_timesteps == 150
+    assert agent.history.length == [50, 50, 50]
+    assert agent.q_values().shape == (5, 2)
+    action, state = agent.predict(0, deterministic=True)
+    assert state is None
+    assert action.shape == ()
+    assert action in (0, 1)
+    actions, _ = agent.predict(np.array([0, 1, 4]))
+    assert actions.shape == (3,)
+    assert agent.predict(np.zeros((2, 2), dtype=int))[0].shape == (2, 2)
+    with pytest.raises(ValueError, match=r"state indices in 0..4, got 5"):
+        agent.predict(5)
+    with pytest.raises(ValueError, match="state indices"):
+        agent.predict(0.5)
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_same_seed_same_learning(name):
+    a = load_agent(name, seed=11).learn(short_env(), episodes=4)
+    b = load_agent(name, seed=11).learn(short_env(), episodes=4)
+    assert a.history == b.history
+    np.testing.assert_array_equal(a.q_values(), b.q_values())
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_spaces_are_checked(name):
+    with pytest.raises(
+        SpaceMismatchError, match=r"observation space must be gymnasium.spaces.Discrete"
+    ):
+        load_agent(name).learn(gym.make("CartPole-v1"), episodes=1)
+    agent = load_agent(name, seed=0).learn(short_env(), episodes=1)
+    with pytest.raises(SpaceMismatchError, match=r"built for Discrete\(5\).*Discrete\(7\)"):
+        agent.learn(short_env(n=7), episodes=1)
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_callback_can_stop_and_sees_stats(name):
+    seen = []
+
+    def callback(stats):
+        seen.append((stats.episode, stats.episodes, stats.length))
+        return stats.episode < 2
+
+    agent = load_agent(name, seed=0).learn(short_env(), episodes=5, callback=callback)
+    assert seen == [(1, 5, 50), (2, 5, 50)]
+    assert len(agent.history) == 2
+
+
+@pytest.mark.parametrize("episodes", [-1, 2.5, True])
+def test_bad_episode_budget(episodes):
+    with pytest.raises(HyperparameterError, match="episodes must be an integer >= 0"):
+        load_agent("random").learn(short_env(), episodes=episodes)
+
+
+def test_progress_bar_runs(capsys):
+    load_agent("random", seed=0).learn(short_env(), episodes=2, progress_bar=True)
+
+
+def test_runs_on_frozenlake():
+    agent = load_agent("random", seed=0).learn(gym.make("FrozenLake-v1"), episodes=5)
+    assert agent.q_values().shape == (16, 4)
+
+
+def test_evaluate_helper():
+    agent = load_agent("random", seed=0).learn(short_env(), episodes=1)
+    result = evaluate(agent, short_env(), n_episodes=4, seed=3)
+    assert result.returns.shape == (4,)
+    assert (result.lengths == 50).all()
+    assert result.mean == pytest.approx(result.returns.mean())
+    low, high = result.confidence_interval()
+    assert low <= result.mean <= high
+    again = evaluate(agent, short_env(), n_episodes=4, seed=3)
+    np.testing.assert_array_equal(result.returns, again.returns)
+    with pytest.raises(ValueError, match="n_episodes must be an integer >= 1, got 0"):
+        evaluate(agent, short_env(), n_episodes=0)
+
+
+def test_predict_as_sb3_evaluate_policy_calls_it():
+    """SB3's evaluate_policy passes a batch of obs, RNN state and episode starts."""
+    agent = load_agent("random", seed=0).learn(short_env(), episodes=1)
+    n_envs = 4
+    observations = np.array([0, 1, 2, 3])
+    states = None
+    episode_starts = np.ones((n_envs,), dtype=bool)
+    actions, states = agent.predict(
+        observations, state=states, episode_start=episode_starts, deterministic=True
+    )
+    assert actions.shape == (n_envs,)
+    assert states is None
+
+
+def example_plugin_site(root: Path) -> Path:
+    return write_distribution(
+        root,
+        "nchain-sarsa",
+        "0.1.0",
+        {"expected-sarsa": "nchain_sarsa"},
+        {},
+    )
+
+
+def test_example_plugin_through_its_entry_point(fake_site, monkeypatch):
+    example_plugin_site(fake_site)
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "plugin" / "src"))
+    registry = Registry()
+    info = registry.get("expected-sarsa")
+    assert info.distribution == "nchain-sarsa"
+    agent = info.agent_class(seed=0).learn(short_env(), episodes=20)
+    assert agent.q_values().shape == (5, 2)
+    sys.modules.pop("nchain_sarsa", None)
+
+
+@pytest.mark.slow
+def test_example_plugin_installs_and_lists(tmp_path):
+    """pip-install examples/plugin into a venv: its agent appears and trains."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT / "examples" / "plugin"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    code = (
+        "import gymnasium as gym, nchain_agents as na\n"
+        "row = [r for r in na.list_agents() if r.name == 'expected-sarsa'][0]\n"
+        "print(row.distribution, row.version)\n"
+        "a = na.load_agent('expected-sarsa', seed=0).learn(gym.make('NChain-v0'), episodes=2)\n"
+        "a.save('s.zip'); print(type(na.load('s.zip')).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NCHAIN_AGENTS_PLUGINS"}
+    out = subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["nchain-sarsa", "0.1.0", "ExpectedSarsaAgent"]

@@ -1,0 +1,251 @@
+"""Saved files: round trips for every agent, hostile files, atomic saves."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import nchain_agents
+from nchain_agents import AgentFileError, list_agents, load, load_agent
+from nchain_agents.files import FORMAT_VERSION
+
+AGENTS = [row.name for row in list_agents(include_broken=False)]
+
+
+def short_env():
+    return gym.make("NChain-v0", max_episode_steps=50)
+
+
+@pytest.fixture(scope="module")
+def saved_q_file(tmp_path_factory):
+    """A trained agent with a non-empty table, saved once for the hostile-file tests."""
+    path = tmp_path_factory.mktemp("saved") / "agent.zip"
+    agent = load_agent(AGENTS[0], seed=1).learn(short_env(), episodes=3)
+    agent.save(path)
+    return path
+
+
+def rewrite(src, dst, *, manifest=None, replace=None, add=None, drop=()):
+    """Copy an agent zip, changing the manifest or entries."""
+    replace, add = replace or {}, add or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            if info.filename in drop:
+                continue
+            data = zin.read(info)
+            if info.filename == "manifest.json" and manifest is not None:
+                data = json.dumps(manifest(json.loads(data))).encode()
+            zout.writestr(info.filename, replace.get(info.filename, data))
+        for name, data in add.items():
+            zout.writestr(name, data)
+    return dst
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_round_trip_every_agent(name, tmp_path):
+    agent = load_agent(name, seed=3).learn(short_env(), episodes=2)
+    path = agent.save(tmp_path / "agent")
+    assert path.name == "agent.zip"
+    same = load(path)
+    assert type(same) is type(agent)
+    assert same.get_hyperparameters() == agent.get_hyperparameters()
+    assert same.history == agent.history
+    np.testing.assert_array_equal(same.q_values(), agent.q_values())
+    obs = np.arange(agent.n_states)
+    np.testing.assert_array_equal(
+        same.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0]
+    )
+    # The file says what it holds.
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["agent"] == name
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["spaces"]["observation"] == {"type": "Discrete", "n": 5, "start": 0}
+    assert manifest["training"]["episodes"] == 2
+
+
+def test_untrained_round_trip(tmp_path):
+    path = load_agent("random", seed=4).save(tmp_path / "u.zip")
+    again = load(path)
+    assert not again.is_trained
+    assert again.seed == 4
+
+
+def test_class_load_checks_the_type(tmp_path, saved_q_file):
+    from nchain_agents.default_plugins.random_agent import RandomAgent
+
+    class Other(RandomAgent):
+        pass
+
+    assert isinstance(nchain_agents.Agent.load(saved_q_file), nchain_agents.Agent)
+    with pytest.raises(AgentFileError, match="not a Other"):
+        Other.load(saved_q_file)
+
+
+def test_pickled_npy_is_refused_and_not_run(tmp_path, saved_q_file):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([Evil()], dtype=object), allow_pickle=True)
+    with zipfile.ZipFile(saved_q_file) as archive:
+        name = next(n for n in archive.namelist() if n.startswith("arrays/history.reward"))
+    bad = rewrite(saved_q_file, tmp_path / "bad.zip", replace={name: buffer.getvalue()})
+    with pytest.raises(AgentFileError, match="cannot be read without pickle"):
+        load(bad)
+    assert not marker.exists()
+
+
+def test_path_traversal_entry_is_refused(tmp_path, saved_q_file):
+    bad = rewrite(saved_q_file, tmp_path / "bad.zip", add={"../escape.txt": b"x"})
+    with pytest.raises(AgentFileError, match=r"unexpected entries \['../escape.txt'\]"):
+        load(bad)
+    assert not (tmp_path.parent / "escape.txt").exists()
+    bad2 = rewrite(
+        saved_q_file,
+        tmp_path / "bad2.zip",
+        manifest=lambda m: m | {"files": {"../../x": {"size": 1}}},
+        add={"files/../../x": b"x"},
+    )
+    with pytest.raises(AgentFileError, match="not a plain file name"):
+        load(bad2)
+
+
+def test_huge_declared_size_is_refused(tmp_path, saved_q_file):
+    """A central directory claiming a 2 GiB manifest is refused before reading it."""
+    data = bytearray(saved_q_file.read_bytes())
+    index = data.find(b"PK\x01\x02")  # central directory records
+    patched = 0
+    while index >= 0:
+        name_len = int.from_bytes(data[index + 28 : index + 30], "little")
+        if bytes(data[index + 46 : index + 46 + name_len]) == b"manifest.json":
+            data[index + 24 : index + 28] = (2**31).to_bytes(4, "little")  # uncompressed size
+            patched += 1
+        index = data.find(b"PK\x01\x02", index + 4)
+    assert patched == 1
+    bad = tmp_path / "huge.zip"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(AgentFileError, match="declares"):
+        load(bad)
+
+
+def test_truncated_zip(tmp_path, saved_q_file):
+    data = saved_q_file.read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 10):
+        bad = tmp_path / f"cut{cut}.zip"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(AgentFileError, match=r"not a zip archive|damaged|truncated"):
+            load(bad)
+
+
+def test_future_format_version(tmp_path, saved_q_file):
+    bad = rewrite(saved_q_file, tmp_path / "new.zip", manifest=lambda m: m | {"format_version": 99})
+    with pytest.raises(AgentFileError, match=r"format version 99 is newer.*upgrade"):
+        load(bad)
+
+
+def test_agent_not_installed(tmp_path, saved_q_file):
+    bad = rewrite(
+        saved_q_file,
+        tmp_path / "missing.zip",
+        manifest=lambda m: (
+            m
+            | {
+                "agent": "fancy-agent",
+                "distribution": "nchain-fancy",
+                "distribution_version": "2.0",
+            }
+        ),
+    )
+    with pytest.raises(
+        AgentFileError, match=r"'fancy-agent' .*nchain-fancy 2.0.*pip install nchain-fancy"
+    ):
+        load(bad)
+
+
+def test_wrong_array_shape(tmp_path):
+    agent = load_agent("random", seed=0).learn(short_env(), episodes=1)
+    path = agent.save(tmp_path / "a.zip")
+    bad = rewrite(
+        path,
+        tmp_path / "shape.zip",
+        manifest=lambda m: (
+            m
+            | {
+                "spaces": {
+                    "observation": {"type": "Discrete", "n": 7},
+                    "action": m["spaces"]["action"],
+                }
+            }
+        ),
+    )
+    # Random agent stores no table, so spaces alone are fine; history shape must still match.
+    assert load(bad).n_states == 7
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((2, 2)))
+    bad2 = rewrite(
+        path, tmp_path / "shape2.zip", replace={"arrays/history.reward.npy": buffer.getvalue()}
+    )
+    with pytest.raises(AgentFileError, match=r"history.reward.*shape"):
+        load(bad2)
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (lambda m: m | {"format": "something-else"}, "not an nchain agent file"),
+        (lambda m: m | {"hyperparameters": {"nope": 1}}, "hyperparameters do not fit"),
+        (lambda m: m | {"seed": "abc"}, "'seed' must be an integer"),
+        (lambda m: m | {"arrays": []}, "'arrays' is missing or not a dict"),
+    ],
+)
+def test_bad_manifests(tmp_path, saved_q_file, change, pattern):
+    with pytest.raises(AgentFileError, match=pattern):
+        load(rewrite(saved_q_file, tmp_path / "bad.zip", manifest=change))
+
+
+def test_foreign_files(tmp_path):
+    (tmp_path / "text.zip").write_text("hello")
+    with pytest.raises(AgentFileError, match="not a zip archive"):
+        load(tmp_path / "text.zip")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("readme.txt", "hi")
+    with pytest.raises(AgentFileError, match=r"no manifest.json"):
+        load(tmp_path / "other.zip")
+    with pytest.raises(AgentFileError, match="no such file"):
+        load(tmp_path / "absent.zip")
+    with pytest.raises(AgentFileError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "keep.zip"
+    first = load_agent("random", seed=1).learn(short_env(), episodes=2)
+    first.save(path)
+    before = path.read_bytes()
+
+    second = load_agent("random", seed=2).learn(short_env(), episodes=5)
+    real_writestr = zipfile.ZipFile.writestr
+    calls = {"n": 0}
+
+    def failing_writestr(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (simulated)")
+        return real_writestr(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", failing_writestr)
+    with pytest.raises(OSError, match="simulated"):
+        second.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.zip"]
+    assert len(load(path).history) == 2

@@ -204,6 +204,8 @@ class Agent:
 
     default_episodes: ClassVar[int] = 100
     """The training budget of ``learn(env)`` when ``episodes`` is not given."""
+    has_fused_path: ClassVar[bool] = False
+    """Whether ``_learn_fused`` runs NChain inside a compiled loop (see ``learn``)."""
 
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))
@@ -278,6 +280,7 @@ class Agent:
         *,
         callback: Callback | None = None,
         progress_bar: bool = False,
+        backend: str = "auto",
     ) -> Self:
         """Train on ``env`` for ``episodes`` episodes (default: the agent's own budget).
 
@@ -287,6 +290,11 @@ class Agent:
             callback: called with :class:`EpisodeStats` after each episode;
                 returning ``False`` stops training.
             progress_bar: draw a progress bar on the terminal (needs ``rich``).
+            backend: ``"env"`` steps ``env`` from Python; ``"fused"`` runs NChain's
+                dynamics inside the agent's compiled loop (same algorithm, same
+                random streams); ``"auto"`` (default) takes the fused path when the
+                agent has one and ``env`` is the registered NChain-v0 with only
+                Gymnasium's standard wrappers, so your own wrappers are never bypassed.
 
         Returns:
             ``self``, so that ``load_agent(...).learn(env)`` is one line.
@@ -299,6 +307,7 @@ class Agent:
         ):
             raise HyperparameterError(f"episodes must be an integer >= 0, got {episodes!r}")
         episodes = int(episodes)
+        fused = self._fused_parameters(env, backend)
         self._bind_spaces(*self.check_env(env))
 
         bar = None
@@ -319,12 +328,31 @@ class Agent:
             return not (callback is not None and callback(stats) is False)
 
         try:
-            if episodes:
+            if episodes and fused is not None:
+                chunked = bar is not None or callback is not None
+                self._learn_fused(fused, episodes, on_episode, chunked)
+            elif episodes:
                 self._learn(env, episodes, on_episode)
         finally:
             if bar is not None:
                 bar.close()
         return self
+
+    def _fused_parameters(self, env: gym.Env, backend: str) -> dict[str, Any] | None:
+        from nchain_gym.env import check_episodes_end, unmodified_nchain
+
+        if backend not in ("auto", "env", "fused"):
+            raise ValueError(f"backend must be 'auto', 'env' or 'fused', got {backend!r}")
+        params = unmodified_nchain(env) if backend != "env" and self.has_fused_path else None
+        if backend == "fused" and params is None:
+            raise ValueError(
+                f"backend='fused' needs an agent with a fused NChain path and an env made by "
+                f"gym.make('NChain-v0', ...) with only Gymnasium's standard wrappers; "
+                f"{type(self).__name__} with {env} does not qualify (use backend='env')"
+            )
+        if params is None:
+            check_episodes_end(env)
+        return params
 
     def predict(
         self,
@@ -385,6 +413,16 @@ class Agent:
         raise NotImplementedError
 
     def _learn(self, env: gym.Env, episodes: int, on_episode: Callable[..., bool]) -> None:
+        raise NotImplementedError
+
+    def _learn_fused(
+        self,
+        params: dict[str, Any],
+        episodes: int,
+        on_episode: Callable[..., bool],
+        chunked: bool,
+    ) -> None:
+        """Train on NChain(``params``) in a compiled loop; ``chunked``: honour per-episode stops."""
         raise NotImplementedError
 
     def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:

@@ -30,7 +30,12 @@ from nchain_agents.errors import UnknownAgentError
 ENTRY_POINT_GROUP = "nchain_agents"
 PLUGINS_ENV_VAR = "NCHAIN_AGENTS_PLUGINS"
 BUILTIN_DISTRIBUTION = "nchain-rl"
-BUILTIN_PLUGINS = ("nchain_agents.default_plugins.random_agent",)
+BUILTIN_PLUGINS = (
+    "nchain_agents.default_plugins.naive_sum",
+    "nchain_agents.default_plugins.q_table",
+    "nchain_agents.default_plugins.eps_greedy_q_table",
+    "nchain_agents.default_plugins.random_agent",
+)
 _AGENT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 

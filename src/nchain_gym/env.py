@@ -18,9 +18,9 @@ ACTION_NAMES = ("FORWARD", "BACKWARD")
 #: ``P[s][a]`` in Gymnasium toy_text's format: ``[(prob, next_state, reward, terminated), ...]``.
 TransitionTable = dict[int, dict[int, list[tuple[float, int, float, bool]]]]
 
-# Uniform draws are taken from ``np_random`` in blocks: one Generator call per block
-# instead of one per step. The stream is still fully determined by the seed.
-_DRAW_BLOCK = 1024
+ENV_DRAW_BLOCK = 1024
+"""Slip uniforms are drawn from ``np_random`` in blocks of this size (one Generator
+call per block instead of one per step) and used from the end of each block."""
 
 
 def validate_params(
@@ -219,7 +219,7 @@ class NChainEnv(Env[int, int]):
             a = check_action(action)
         draws = self._draws
         if not draws:
-            draws.extend(self.np_random.random(_DRAW_BLOCK).tolist())
+            draws.extend(self.np_random.random(ENV_DRAW_BLOCK).tolist())
         slipped = draws.pop() < self.slip
         taken = a ^ slipped
         self.state, reward = self._outcomes[state][taken]
@@ -234,3 +234,59 @@ class NChainEnv(Env[int, int]):
         if self.last_action is not None:
             line += f"  ({ACTION_NAMES[self.last_action]})"
         return line + "\n"
+
+
+def unmodified_nchain(env: Any) -> dict[str, Any] | None:
+    """The parameters of ``env`` if it is the registered NChain with standard wrappers only.
+
+    "Standard" means what ``gym.make`` adds: ``TimeLimit``, ``OrderEnforcing`` and
+    ``PassiveEnvChecker``, with exactly one ``TimeLimit``. Compiled training paths use
+    this to decide whether they may run NChain's dynamics themselves; any other
+    wrapper (a user's reward shaping, say) sends them through ``env.step``.
+
+    Returns:
+        ``{"n", "slip", "small", "large", "max_episode_steps"}`` or ``None``.
+    """
+    from gymnasium import Wrapper
+    from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
+
+    limits = 0
+    layer = env
+    while isinstance(layer, Wrapper):
+        if type(layer) not in (TimeLimit, OrderEnforcing, PassiveEnvChecker):
+            return None
+        limits += type(layer) is TimeLimit
+        layer = layer.env
+    spec = getattr(env, "spec", None)
+    if (
+        type(layer) is not NChainEnv
+        or limits != 1
+        or spec is None
+        or spec.entry_point != "nchain_gym.env:NChainEnv"
+        or not isinstance(spec.max_episode_steps, int)
+    ):
+        return None
+    return {
+        "n": layer.n,
+        "slip": layer.slip,
+        "small": layer.small,
+        "large": layer.large,
+        "max_episode_steps": spec.max_episode_steps,
+    }
+
+
+def check_episodes_end(env: Any) -> None:
+    """Raise if ``env`` is an NChainEnv without a TimeLimit: its episodes would never end."""
+    from gymnasium import Wrapper
+    from gymnasium.wrappers import TimeLimit
+
+    layer = env
+    while isinstance(layer, Wrapper):
+        if isinstance(layer, TimeLimit):
+            return
+        layer = layer.env
+    if isinstance(layer, NChainEnv):
+        raise ValueError(
+            "NChainEnv never ends an episode by itself: make it with "
+            "gym.make('NChain-v0') (1000-step limit) or wrap it in gymnasium's TimeLimit"
+        )

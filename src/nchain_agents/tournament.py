@@ -1,0 +1,222 @@
+"""The tutorial's tournament: train several agents per trial, play one greedy game each.
+
+For each trial, every agent is trained from scratch (its own seed, its own env) and
+then plays one greedy game (one full episode with ``deterministic=True``) on a fresh
+env; the agent with the highest game total wins the trial, ties going to the agent
+listed first (``np.argmax``). Seeds come from ``numpy.random.SeedSequence(seed)``,
+one child per trial and one grandchild per agent, so a trial's result never depends
+on how many workers ran it or in which order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nchain_agents.evaluation import evaluate, normal_quantile, sem
+from nchain_agents.registry import default_registry, load_agent
+
+DEFAULT_AGENTS = ("naive-sum", "q-table", "eps-greedy-q-table")
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(trials_done, trials)`` from the calling thread."""
+
+
+@dataclass(frozen=True)
+class TournamentResult:
+    """Everything a tournament measured.
+
+    Attributes:
+        agents: the agents, in tie-breaking order.
+        totals: greedy-game totals, shape ``(trials, len(agents))``.
+        optimum: expected game total of the optimal stationary policy (from the
+            env's exact solver), or ``None`` when the env has no model.
+        seed, episodes, env_id, env_kwargs: how it was run.
+    """
+
+    agents: tuple[str, ...]
+    totals: np.ndarray
+    optimum: float | None
+    seed: int | None
+    episodes: int | None
+    env_id: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trials(self) -> int:
+        return int(self.totals.shape[0])
+
+    @property
+    def winners(self) -> np.ndarray:
+        """Index of each trial's winner (ties to the earlier agent)."""
+        return np.argmax(self.totals, axis=1)
+
+    @property
+    def wins(self) -> np.ndarray:
+        return np.bincount(self.winners, minlength=len(self.agents))
+
+    @property
+    def shares(self) -> np.ndarray:
+        return self.wins / self.trials
+
+    def share_intervals(self, level: float = 0.95) -> np.ndarray:
+        """Wilson score intervals of the win shares, shape ``(len(agents), 2)``."""
+        z = normal_quantile(level)
+        n = self.trials
+        p = self.shares
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return np.stack([centre - half, centre + half], axis=1)
+
+    @property
+    def mean_totals(self) -> np.ndarray:
+        return self.totals.mean(axis=0)
+
+    def total_intervals(self, level: float = 0.95) -> np.ndarray:
+        """Normal-approximation intervals of the mean game totals, shape ``(len(agents), 2)``."""
+        half = normal_quantile(level) * np.array([sem(col) for col in self.totals.T])
+        return np.stack([self.mean_totals - half, self.mean_totals + half], axis=1)
+
+    @property
+    def regrets(self) -> np.ndarray | None:
+        """``optimum - mean total`` per agent."""
+        return None if self.optimum is None else self.optimum - self.mean_totals
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (per-trial totals included)."""
+        shares_ci = self.share_intervals()
+        totals_ci = self.total_intervals()
+        regrets = self.regrets
+        return {
+            "agents": list(self.agents),
+            "trials": self.trials,
+            "episodes": self.episodes,
+            "seed": self.seed,
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "optimum": self.optimum,
+            "results": [
+                {
+                    "agent": name,
+                    "wins": int(self.wins[i]),
+                    "share": float(self.shares[i]),
+                    "share_ci95": [float(x) for x in shares_ci[i]],
+                    "mean_total": float(self.mean_totals[i]),
+                    "mean_total_ci95": [float(x) for x in totals_ci[i]],
+                    "regret": None if regrets is None else float(regrets[i]),
+                }
+                for i, name in enumerate(self.agents)
+            ],
+            "totals": self.totals.tolist(),
+        }
+
+
+def _optimum(env: Any) -> float | None:
+    """Expected game total of the optimal stationary policy, if the env has a model."""
+    from nchain_gym import policy_return, solve
+
+    limit = env.spec.max_episode_steps if env.spec is not None else None
+    if limit is None or not isinstance(getattr(env.unwrapped, "P", None), dict):
+        return None
+    try:
+        policy = solve(env).policy
+        return policy_return(env, policy, horizon=limit)
+    except (ValueError, TypeError):
+        return None
+
+
+def _trial_seeds(seed: int | None, trials: int, n_agents: int) -> list[tuple[list[int], int]]:
+    """Per trial: one training seed per agent and one seed for the games."""
+    root = np.random.SeedSequence(seed)
+    out = []
+    for child in root.spawn(trials):
+        grandchildren = child.spawn(n_agents + 1)
+        seeds = [int(g.generate_state(1)[0]) for g in grandchildren]
+        out.append((seeds[:-1], seeds[-1]))
+    return out
+
+
+def tournament(
+    agents: Sequence[str] = DEFAULT_AGENTS,
+    trials: int = 100,
+    episodes: int | None = None,
+    seed: int | None = 0,
+    workers: int = 1,
+    env_id: str = "NChain-v0",
+    env_kwargs: dict[str, Any] | None = None,
+    hyperparameters: dict[str, dict[str, Any]] | None = None,
+    progress: Progress | None = None,
+) -> TournamentResult:
+    """Run the tutorial's tournament.
+
+    Args:
+        agents: registry names, in tie-breaking order (default: the three tabular agents).
+        trials: number of trials (the tutorial ran 100).
+        episodes: training episodes per agent; ``None`` uses each agent's default.
+        seed: master seed; ``None`` for fresh entropy.
+        workers: threads running trials at once (the compiled paths release the GIL).
+        env_id, env_kwargs: the environment, made with ``gym.make``.
+        hyperparameters: per-agent keyword overrides, e.g. ``{"q-table": {"gamma": 0.9}}``.
+        progress: called as ``progress(done, trials)`` after each finished trial.
+
+    Agents with a fused NChain path use it automatically on the registered NChain-v0;
+    the same seed gives the same result whatever ``workers`` is.
+    """
+    import gymnasium as gym
+
+    agents = tuple(agents)
+    if not agents:
+        raise ValueError("a tournament needs at least one agent")
+    registry = default_registry()
+    for name in agents:
+        registry.get(name)  # UnknownAgentError with suggestions, before any work
+    if len(set(agents)) != len(agents):
+        raise ValueError(f"each agent may take part once, got {list(agents)}")
+    for label, value, low in (("trials", trials, 1), ("workers", workers, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+    if episodes is not None and (
+        isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 0
+    ):
+        raise ValueError(f"episodes must be None or an integer >= 0, got {episodes!r}")
+    hyperparameters = dict(hyperparameters or {})
+    stray = sorted(set(hyperparameters) - set(agents))
+    if stray:
+        raise ValueError(f"hyperparameters given for agents not in the tournament: {stray}")
+    env_kwargs = dict(env_kwargs or {})
+    for name in agents:  # validate hyperparameters up front too
+        load_agent(name, **hyperparameters.get(name, {}))
+    optimum = _optimum(gym.make(env_id, **env_kwargs))
+    seeds = _trial_seeds(seed, int(trials), len(agents))
+
+    def run_trial(index: int) -> list[float]:
+        agent_seeds, game_seed = seeds[index]
+        totals = []
+        for name, agent_seed in zip(agents, agent_seeds, strict=True):
+            agent = load_agent(name, seed=agent_seed, **hyperparameters.get(name, {}))
+            agent.learn(gym.make(env_id, **env_kwargs), episodes)
+            game = evaluate(agent, gym.make(env_id, **env_kwargs), n_episodes=1, seed=game_seed)
+            totals.append(float(game.returns[0]))
+        return totals
+
+    results: list[list[float] | None] = [None] * int(trials)
+    with ThreadPoolExecutor(max_workers=int(workers)) as pool:
+        futures = {pool.submit(run_trial, i): i for i in range(int(trials))}
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(done, int(trials))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    totals = np.array(results, dtype=np.float64)
+    if not all(math.isfinite(x) for x in totals.ravel()):
+        raise RuntimeError("a game returned a non-finite total")
+    return TournamentResult(agents, totals, optimum, seed, episodes, env_id, env_kwargs)

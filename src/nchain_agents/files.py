@@ -304,6 +304,14 @@ def _restore(
     timesteps = training.get("timesteps", 0) if isinstance(training, dict) else 0
     agent.num_timesteps = timesteps if isinstance(timesteps, int) and timesteps >= 0 else 0
 
+    n_states = _space_n(manifest, "observation", path)
+    n_actions = _space_n(manifest, "action", path)
+    if n_states is None or n_actions is None:
+        if state or files:
+            raise _fail(path, "an untrained agent must not carry learned state")
+    else:
+        _restore_learned(agent, n_states, n_actions, state, files, path)
+    # Last, so that nothing above (building a model, say) moves the restored stream.
     rng_state = manifest.get("rng_state")
     if rng_state is not None:
         try:
@@ -311,12 +319,10 @@ def _restore(
         except (TypeError, ValueError, KeyError) as exc:
             raise _fail(path, f"rng_state does not fit the agent's generator ({exc})") from None
 
-    n_states = _space_n(manifest, "observation", path)
-    n_actions = _space_n(manifest, "action", path)
-    if n_states is None or n_actions is None:
-        if state or files:
-            raise _fail(path, "an untrained agent must not carry learned state")
-        return
+
+def _restore_learned(
+    agent: Agent, n_states: int, n_actions: int, state: dict, files: dict, path: Path
+) -> None:
     agent._bind_spaces(n_states, n_actions)
     wanted = agent._expected_arrays()
     if set(state) != set(wanted):

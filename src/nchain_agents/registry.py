@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "nchain_agents.default_plugins.naive_sum",
     "nchain_agents.default_plugins.q_table",
     "nchain_agents.default_plugins.eps_greedy_q_table",
+    "nchain_agents.default_plugins.keras_dqn",
     "nchain_agents.default_plugins.random_agent",
 )
 _AGENT_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

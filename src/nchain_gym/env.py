@@ -95,6 +95,32 @@ def transition_table(
     return table
 
 
+class SlipStream:
+    """The env's slip uniforms: drawn from a Generator in blocks, each used from its end.
+
+    ``NChainEnv`` takes its slips from here; compiled training paths that run NChain
+    themselves take theirs from the same kind of stream (or replay its scheme), so
+    that the same seed gives the same slips.
+    """
+
+    __slots__ = ("_buffer", "rng")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self._buffer: list[float] = []
+
+    def next(self) -> float:
+        """The next uniform on [0, 1)."""
+        buffer = self._buffer
+        if not buffer:
+            buffer.extend(self.rng.random(ENV_DRAW_BLOCK).tolist())
+        return buffer.pop()
+
+    def take(self, count: int) -> np.ndarray:
+        """The next ``count`` uniforms, as ``count`` calls of :meth:`next` would give them."""
+        return np.array([self.next() for _ in range(count)])
+
+
 def check_action(action: Any) -> int:
     """Return ``action`` as 0 or 1, or raise a ``ValueError`` naming it."""
     if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "biu":
@@ -197,14 +223,14 @@ class NChainEnv(Env[int, int]):
         ]
         self.state: int | None = None
         self.last_action: int | None = None
-        self._draws: list[float] = []
+        self._slips: SlipStream | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[int, dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._draws = []
+        if seed is not None or self._slips is None or self._slips.rng is not self.np_random:
+            self._slips = SlipStream(self.np_random)
         self.state = 0
         self.last_action = None
         return 0, {}
@@ -217,10 +243,7 @@ class NChainEnv(Env[int, int]):
             a = _ACTIONS[action]
         except (KeyError, TypeError):
             a = check_action(action)
-        draws = self._draws
-        if not draws:
-            draws.extend(self.np_random.random(ENV_DRAW_BLOCK).tolist())
-        slipped = draws.pop() < self.slip
+        slipped = self._slips.next() < self.slip
         taken = a ^ slipped
         self.state, reward = self._outcomes[state][taken]
         self.last_action = taken

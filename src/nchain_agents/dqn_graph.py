@@ -1,0 +1,298 @@
+"""TensorFlow side of ``keras-dqn``: the network, its one update rule, and two compiled loops.
+
+Imported only when a keras-dqn agent trains, loads or predicts. The update is
+written once (:func:`train_step`): a gradient step of Keras's Adam (default
+settings) on the MSE between the network's output and the tutorial's target
+vector, in which only the taken action's entry is ``r + gamma * max Q(s')`` and
+the others are the network's own predictions. Both training paths call it:
+
+- :func:`make_env_step`: one ``tf.function`` call per env step (train on the last
+  transition, then return the greedy action for the new state);
+- :func:`make_fused_episode`: a whole NChain episode in one XLA-compiled loop, with
+  NChain's transition table inside the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Any
+
+from nchain_agents.errors import NChainAgentsError
+
+QUIET_ENV_VAR = "NCHAIN_TF_LOGS"
+ADAM_BETA_1 = 0.9
+ADAM_BETA_2 = 0.999
+ADAM_EPSILON = 1e-7
+"""Keras 3 ``Adam()`` defaults (learning rate is the agent's hyperparameter, 0.001)."""
+
+
+class KerasBackendError(NChainAgentsError, RuntimeError):
+    """Keras is set to a backend other than TensorFlow."""
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C++ start-up chatter (CUDA probing, oneDNN notes) on file descriptor 2.
+
+    What was written is replayed if the block raises, so real errors still show.
+    """
+    if os.environ.get(QUIET_ENV_VAR):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow() -> tuple[Any, Any]:
+    """Import TensorFlow and Keras quietly; check Keras runs on TensorFlow.
+
+    Returns:
+        ``(tf, keras)``.
+    """
+    wanted = os.environ.get("KERAS_BACKEND")
+    if wanted is not None and wanted != "tensorflow":
+        raise KerasBackendError(
+            f"keras-dqn needs Keras on the TensorFlow backend, but KERAS_BACKEND={wanted!r}; "
+            "unset it or set KERAS_BACKEND=tensorflow"
+        )
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _quiet_stderr():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # device probing happens here, quietly
+            tf.constant(0.0) + 1.0
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        raise KerasBackendError(
+            f"keras-dqn needs Keras on the TensorFlow backend, but Keras runs on "
+            f"{keras.backend.backend()!r} (see KERAS_BACKEND or ~/.keras/keras.json)"
+        )
+    return tf, keras
+
+
+def build_model(n_states: int, n_actions: int, hidden_units: int, seed: int) -> Any:
+    """One-hot state -> Dense(hidden, sigmoid) -> Dense(n_actions, linear), as the tutorial."""
+    _, keras = import_tensorflow()
+    init = keras.initializers.GlorotUniform
+    return keras.Sequential(
+        [
+            keras.Input((n_states,)),
+            keras.layers.Dense(hidden_units, activation="sigmoid", kernel_initializer=init(seed)),
+            keras.layers.Dense(n_actions, activation="linear", kernel_initializer=init(seed + 1)),
+        ],
+        name="nchain_dqn",
+    )
+
+
+def check_model(model: Any, n_states: int, n_actions: int, hidden_units: int) -> None:
+    """Raise ``ValueError`` unless ``model`` is the DQN network for these sizes."""
+    _, keras = import_tensorflow()
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    problems = []
+    if len(layers) != 2 or not all(isinstance(layer, keras.layers.Dense) for layer in layers):
+        problems.append(f"expected two Dense layers, got {[type(x).__name__ for x in layers]}")
+    else:
+        hidden, out = layers
+        shapes = [tuple(w.shape) for w in model.trainable_weights]
+        want = [(n_states, hidden_units), (hidden_units,), (hidden_units, n_actions), (n_actions,)]
+        if shapes != want:
+            problems.append(f"weight shapes {shapes}, expected {want}")
+        if hidden.activation.__name__ != "sigmoid" or out.activation.__name__ != "linear":
+            problems.append("activations must be sigmoid then linear")
+    if problems:
+        raise ValueError("stored model is not the keras-dqn network: " + "; ".join(problems))
+
+
+# -- the math -------------------------------------------------------------------------
+
+
+def forward(params, s):
+    """``(hidden, q)`` for state index ``s``: the one-hot input selects a row of W1."""
+    import tensorflow as tf
+
+    w1, b1, w2, b2 = params
+    hidden = tf.sigmoid(tf.gather(w1, s) + b1)
+    return hidden, tf.linalg.matvec(w2, hidden, transpose_a=True) + b2
+
+
+def q_table(params):
+    """Q for every state: the network applied to the identity matrix."""
+    import tensorflow as tf
+
+    w1, b1, w2, b2 = params
+    return tf.sigmoid(w1 + b1) @ w2 + b2
+
+
+def train_step(params, m, v, step, s, a, r, s2, terminated, gamma, lr):
+    """One online DQN update: target, MSE gradient, Adam. Returns new (params, m, v, step).
+
+    Target vector: ``Q(s)`` with entry ``a`` replaced by ``r + gamma * max Q(s')`` (just
+    ``r`` if ``s'`` is terminal). Loss: mean over actions of the squared difference, so
+    ``dL/dQ(s)_a = 2 (Q(s)_a - target) / n_actions`` and the other outputs get no
+    gradient. Adam as Keras 3 applies it: ``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``,
+    ``w -= m * lr * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)``.
+    """
+    import tensorflow as tf
+
+    w1, _, w2, _ = params
+    n_states, n_actions = w1.shape[0], w2.shape[1]
+    _, q_next = forward(params, s2)
+    future = tf.where(terminated, tf.zeros_like(r), gamma * tf.reduce_max(q_next))
+    target = r + future
+    hidden, q = forward(params, s)
+    dq = tf.one_hot(a, n_actions) * (2.0 * (tf.gather(q, a) - target) / n_actions)
+    dz = tf.linalg.matvec(w2, dq) * hidden * (1.0 - hidden)
+    grads = (
+        tf.one_hot(s, n_states)[:, None] * dz[None, :],
+        dz,
+        hidden[:, None] * dq[None, :],
+        dq,
+    )
+    step = step + 1.0
+    alpha = lr * tf.sqrt(1.0 - ADAM_BETA_2**step) / (1.0 - ADAM_BETA_1**step)
+    new_params, new_m, new_v = [], [], []
+    for p, g, m_i, v_i in zip(params, grads, m, v, strict=True):
+        m_i = m_i + (g - m_i) * (1.0 - ADAM_BETA_1)
+        v_i = v_i + (tf.square(g) - v_i) * (1.0 - ADAM_BETA_2)
+        new_params.append(p - (m_i * alpha) / (tf.sqrt(v_i) + ADAM_EPSILON))
+        new_m.append(m_i)
+        new_v.append(v_i)
+    return tuple(new_params), tuple(new_m), tuple(new_v), step
+
+
+def choose(q, u_explore, u_action, eps):
+    """Epsilon-greedy from two uniforms (no zero-row rule): random if ``u_explore < eps``."""
+    import tensorflow as tf
+
+    n_actions = tf.shape(q, out_type=tf.int32)[0]
+    greedy = tf.argmax(q, output_type=tf.int32)
+    random_action = tf.cast(u_action * tf.cast(n_actions, u_action.dtype), tf.int32)
+    return tf.where(u_explore < eps, random_action, greedy)
+
+
+# -- the two compiled paths -------------------------------------------------------------
+
+
+class DQNState:
+    """The trainable state as TensorFlow variables: network weights and Adam moments."""
+
+    def __init__(self, model: Any, m=None, v=None, step: float = 0.0) -> None:
+        tf, _ = import_tensorflow()
+        self.model = model
+        self.params = tuple(w.value for w in model.trainable_weights)  # tf.Variables
+        self.m = tuple(
+            tf.Variable(tf.zeros_like(p) if m is None else m[i]) for i, p in enumerate(self.params)
+        )
+        self.v = tuple(
+            tf.Variable(tf.zeros_like(p) if v is None else v[i]) for i, p in enumerate(self.params)
+        )
+        self.step = tf.Variable(float(step), dtype=tf.float32)
+
+    def assign(self, params, m, v, step) -> None:
+        for var, value in zip(self.params + self.m + self.v, params + m + v, strict=True):
+            var.assign(value)
+        self.step.assign(step)
+
+
+def make_env_step(state: DQNState, gamma: float, lr: float):
+    """Per-step functions for the env path, one compiled call per env step.
+
+    Each takes one float64 vector (a single tensor conversion per call):
+
+    - ``act([s, u_explore, u_action, eps])``: the first action of an episode;
+    - ``train_and_act([s, a, r, s', done, u_explore, u_action, eps])``: train on the
+      transition, then choose the action for ``s'`` with the updated network;
+    - ``train([s, a, r, s', done])``: train only (the episode's last step).
+    """
+    tf, _ = import_tensorflow()
+
+    def update(x):
+        s, a, s2 = (tf.cast(x[i], tf.int32) for i in (0, 1, 3))
+        params, m, v, step = train_step(
+            state.params, state.m, state.v, state.step,
+            s, a, tf.cast(x[2], tf.float32), s2, x[4] > 0.5, gamma, lr,
+        )  # fmt: skip
+        state.assign(params, m, v, step)
+        return params, s2
+
+    @tf.function(reduce_retracing=True)
+    def act(x):
+        _, q = forward(state.params, tf.cast(x[0], tf.int32))
+        return choose(q, x[1], x[2], x[3])
+
+    @tf.function(reduce_retracing=True)
+    def train_and_act(x):
+        params, s2 = update(x)
+        _, q = forward(params, s2)
+        return choose(q, x[5], x[6], x[7])
+
+    @tf.function(reduce_retracing=True)
+    def train(x):
+        update(x)
+        return tf.constant(0)
+
+    return act, train_and_act, train
+
+
+def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma: float, lr: float):
+    """``episode(uniforms[T, 2], slips[T], eps) -> total reward``: one XLA-compiled loop.
+
+    Every lookup by a runtime index goes through ``tf.gather``: XLA on the CPU runs
+    ``tensor[i]`` with a data-dependent ``i`` dozens of times slower.
+    """
+    tf, _ = import_tensorflow()
+    n_actions = next_state.shape[1]
+    next_flat = tf.constant(next_state.reshape(-1), tf.int32)  # index: s * n_actions + taken
+    reward_flat = tf.constant(rewards.reshape(-1), tf.float32)
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def episode(uniforms, slips, eps):
+        steps = tf.shape(slips)[0]
+
+        def body(t, s, total, params, m, v, step):
+            _, q = forward(params, s)
+            draws = tf.gather(uniforms, t)
+            a = choose(q, draws[0], draws[1], eps)
+            taken = tf.bitwise.bitwise_xor(a, tf.cast(tf.gather(slips, t) < slip, tf.int32))
+            index = s * n_actions + taken
+            s2 = tf.gather(next_flat, index)
+            r = tf.gather(reward_flat, index)
+            params, m, v, step = train_step(
+                params, m, v, step, s, a, r, s2, tf.constant(False), gamma, lr
+            )
+            return t + 1, s2, total + r, params, m, v, step
+
+        start = (
+            tf.constant(0),
+            tf.constant(0),
+            tf.constant(0.0),
+            tuple(p.read_value() for p in state.params),
+            tuple(x.read_value() for x in state.m),
+            tuple(x.read_value() for x in state.v),
+            state.step.read_value(),
+        )
+        _, _, total, params, m, v, step = tf.while_loop(
+            lambda t, *_: t < steps, body, start, parallel_iterations=1
+        )
+        state.assign(params, m, v, step)
+        return total
+
+    return episode

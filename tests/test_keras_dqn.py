@@ -1,0 +1,189 @@
+"""keras-dqn: the network, one hand-checked update, both paths, learning, files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from nchain_agents import SpaceMismatchError, load, load_agent
+from nchain_gym import FORWARD, NChainEnv, solve
+
+
+def short_env(**kwargs):
+    return gym.make("NChain-v0", **({"max_episode_steps": 100} | kwargs))
+
+
+@pytest.fixture(scope="module")
+def tf_keras():
+    from nchain_agents.dqn_graph import import_tensorflow
+
+    return import_tensorflow()
+
+
+def test_network_shapes_and_activations(tf_keras):
+    _, keras = tf_keras
+    agent = load_agent("keras-dqn", seed=0).learn(short_env(), episodes=1)
+    model = agent.model
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [10, 2]
+    assert [layer.activation.__name__ for layer in dense] == ["sigmoid", "linear"]
+    assert tuple(model.input_shape) == (None, 5)
+    assert agent.q_values().shape == (5, 2)
+    one_hot = np.eye(5, dtype=np.float32)
+    np.testing.assert_allclose(agent.q_values(), model.predict(one_hot, verbose=0), rtol=1e-5)
+
+
+def test_one_update_by_hand_matches_keras_adam_and_mse(tf_keras):
+    """Our train_step = one Keras train_on_batch with Adam() and MSE on the tutorial's target."""
+    tf, keras = tf_keras
+    from nchain_agents import dqn_graph as g
+
+    model = g.build_model(5, 2, 10, seed=3)
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    reference.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+
+    s, a, r, s2, gamma = 1, 0, 2.0, 0, 0.95
+    eye = np.eye(5, dtype=np.float32)
+    q_s = reference.predict(eye[s : s + 1], verbose=0)[0]
+    q_s2 = reference.predict(eye[s2 : s2 + 1], verbose=0)[0]
+    target = r + gamma * q_s2.max()  # the tutorial's target for the taken action
+    target_vec = q_s.copy()
+    target_vec[a] = target  # the other output's target is its own prediction
+    loss = reference.train_on_batch(eye[s : s + 1], target_vec[None])
+    assert float(np.asarray(loss).ravel()[0]) == pytest.approx((q_s[a] - target) ** 2 / 2, rel=1e-4)
+
+    state = g.DQNState(model)
+    params, m, v, step = g.train_step(
+        state.params, state.m, state.v, state.step,
+        tf.constant(s), tf.constant(a), tf.constant(r), tf.constant(s2), tf.constant(False),
+        gamma, 0.001,
+    )  # fmt: skip
+    for ours, theirs in zip(params, reference.get_weights(), strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-7)
+    # Only the taken action's output is trained: the other output unit's weights
+    # (its column of W2 and its bias) do not move on the first step.
+    w2_before, b2_before = model.get_weights()[2:]
+    np.testing.assert_array_equal(params[2].numpy()[:, 1], w2_before[:, 1])
+    np.testing.assert_array_equal(params[3].numpy()[1], b2_before[1])
+    assert not np.array_equal(params[2].numpy()[:, 0], w2_before[:, 0])
+    assert float(step) == 1.0
+
+
+def test_in_graph_dynamics_match_the_env():
+    """With epsilon = 1 the actions come from the agent's draws only, so both paths
+    walk the same trajectory and the fused graph's NChain must pay exactly what the
+    real env (built from P's outcome table) pays, episode by episode."""
+    kwargs = {"n": 7, "slip": 0.3, "small": 1.5, "large": 4}
+    hp = {"epsilon": 1.0, "epsilon_decay": 1.0}
+    env_path = load_agent("keras-dqn", seed=4, **hp).learn(short_env(**kwargs), 5, backend="env")
+    fused = load_agent("keras-dqn", seed=4, **hp).learn(short_env(**kwargs), 5, backend="fused")
+    assert env_path.history.reward == fused.history.reward
+    assert len(set(fused.history.reward)) > 1
+
+
+def test_graph_table_is_the_env_table():
+    from nchain_gym.env import outcome_table
+
+    env = NChainEnv(n=6, slip=0.25, small=3, large=8)
+    next_state, rewards = outcome_table(6, 3.0, 8.0)
+    for s in range(6):
+        for taken in (0, 1):
+            assert (1 - 0.25, next_state[s, taken], rewards[s, taken], False) in env.P[s][taken]
+
+
+def test_env_and_fused_paths_learn_the_same():
+    """Same random streams, different float kernels (XLA vs TF): trajectories coincide
+    until a near-tie argmax flips. Measured on seeds 0-2 (30 episodes x 100 steps):
+    all episode totals equal and Q within 3e-6; we allow 10 % of episodes to differ
+    and Q to differ by 1e-3 (with a learning rate of 1e-3, far below one update)."""
+    for seed in (0, 1):
+        env_path = load_agent("keras-dqn", seed=seed).learn(short_env(), 30, backend="env")
+        fused = load_agent("keras-dqn", seed=seed).learn(short_env(), 30, backend="fused")
+        same = np.mean(np.equal(env_path.history.reward, fused.history.reward))
+        assert same >= 0.9
+        np.testing.assert_allclose(env_path.q_values(), fused.q_values(), atol=1e-3)
+
+
+@pytest.mark.parametrize("backend", ["env", "fused"])
+def test_same_seed_same_weights_and_history(backend):
+    a = load_agent("keras-dqn", seed=8).learn(short_env(), 8, backend=backend)
+    b = load_agent("keras-dqn", seed=8).learn(short_env(), 8, backend=backend)
+    assert a.history == b.history
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_save_load_predict_and_continue(tmp_path):
+    agent = load_agent("keras-dqn", seed=5).learn(gym.make("NChain-v0"), 20)
+    path = agent.save(tmp_path / "dqn.zip")
+    again = load(path)
+    obs = np.arange(5)
+    np.testing.assert_array_equal(
+        again.predict(obs, deterministic=True)[0], agent.predict(obs, deterministic=True)[0]
+    )
+    np.testing.assert_array_equal(again.q_values(), agent.q_values())
+    assert again.current_epsilon == agent.current_epsilon
+    # Continued training after load equals training straight through.
+    again.learn(gym.make("NChain-v0"), 10)
+    agent.learn(gym.make("NChain-v0"), 10)
+    np.testing.assert_allclose(again.q_values(), agent.q_values(), rtol=1e-6)
+    assert again.history == agent.history
+
+
+def test_loaded_model_refuses_other_spaces(tmp_path):
+    agent = load_agent("keras-dqn", seed=0).learn(short_env(), 1)
+    again = load(agent.save(tmp_path / "d.zip"))
+    with pytest.raises(SpaceMismatchError, match=r"Discrete\(5\).*Discrete\(8\)"):
+        again.learn(short_env(n=8), 1)
+
+
+def test_keras_backend_other_than_tensorflow_is_refused(tmp_path):
+    code = (
+        "import gymnasium as gym, nchain_agents as na\n"
+        "try:\n"
+        "    na.load_agent('keras-dqn').learn(gym.make('NChain-v0'), 1)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.startswith(
+        "KerasBackendError keras-dqn needs Keras on the TensorFlow backend"
+    )
+    assert "KERAS_BACKEND='jax'" in out.stdout
+
+
+def test_tensorflow_start_up_noise_is_silenced(tmp_path):
+    code = (
+        "import gymnasium as gym, nchain_agents as na\n"
+        "na.load_agent('keras-dqn', seed=0).learn(gym.make('NChain-v0'), 2)\n"
+        "print('trained')\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "NCHAIN_TF_LOGS")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.stdout.strip() == "trained"
+    assert out.stderr == ""
+
+
+@pytest.mark.slow
+def test_learns_q_star_with_the_default_budget():
+    """After the default 1000 episodes: greedy policy all-FORWARD and max |Q - Q*| / Q*
+    <= 8 % for at least 4 of 5 seeds (the tutorial printed Q within ~1-3 % of Q*)."""
+    q_star = solve(NChainEnv(), gamma=0.95).q
+    good = 0
+    for seed in range(5):
+        agent = load_agent("keras-dqn", seed=seed).learn(gym.make("NChain-v0"))
+        q = agent.q_values()
+        all_forward = (q.argmax(axis=1) == FORWARD).all()
+        good += bool(all_forward and np.max(np.abs(q - q_star) / q_star) <= 0.08)
+    assert good >= 4

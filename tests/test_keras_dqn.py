@@ -59,7 +59,7 @@ def test_one_update_by_hand_matches_keras_adam_and_mse(tf_keras):
     assert float(np.asarray(loss).ravel()[0]) == pytest.approx((q_s[a] - target) ** 2 / 2, rel=1e-4)
 
     state = g.DQNState(model)
-    params, m, v, step = g.train_step(
+    params, _, _, step = g.train_step(
         state.params, state.m, state.v, state.step,
         tf.constant(s), tf.constant(a), tf.constant(r), tf.constant(s2), tf.constant(False),
         gamma, 0.001,

@@ -21,8 +21,9 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -46,6 +47,28 @@ def _fail(path: Path, problem: str) -> AgentFileError:
 
 
 # -- saving ---------------------------------------------------------------------------
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file through ``write(handle)`` so that readers see the old or the new file.
+
+    The data goes to a temporary file in the same directory, is flushed to disk and
+    renamed over ``path``; on any error (or Ctrl-C) the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _jsonable_space(n: int | None) -> dict[str, Any] | None:
@@ -98,24 +121,17 @@ def save_agent(agent: Agent, path: str | Path) -> Path:
             raise ValueError(f"agent payload name {name!r} is not a plain file name")
     manifest = build_manifest(agent, arrays, files)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-                for name, array in arrays.items():
-                    buffer = io.BytesIO()
-                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                    archive.writestr(f"arrays/{name}.npy", buffer.getvalue())
-                for name, data in files.items():
-                    archive.writestr(f"files/{name}", data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    def write(handle: BinaryIO) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                archive.writestr(f"arrays/{name}.npy", buffer.getvalue())
+            for name, data in files.items():
+                archive.writestr(f"files/{name}", data)
+
+    atomic_write(path, write)
     return path
 
 

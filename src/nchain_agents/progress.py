@@ -13,6 +13,7 @@ class EpisodeProgress:
     """A rich progress bar over episodes: mean reward per step, epsilon and ETA."""
 
     def __init__(self, total: int, label: str = "training", *, transient: bool = False) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -31,6 +32,7 @@ class EpisodeProgress:
             TextColumn("eta"),
             TimeRemainingColumn(),
             transient=transient,
+            console=Console(stderr=True),
         )
         self._task = self._progress.add_task(label, total=total, stats="")
         self._progress.start()

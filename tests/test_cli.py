@@ -1,0 +1,199 @@
+"""The `nchain` command line, in-process and as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from nchain_agents import evaluate, load, load_agent, tournament
+from nchain_agents.cli import main
+from nchain_gym import solve
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_png_shape(path):
+    import matplotlib.image
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return matplotlib.image.imread(path).shape
+
+
+def test_agents_table_and_json(capsys):
+    code, out, _ = run(capsys, "agents")
+    assert code == 0
+    for name in ("naive-sum", "q-table", "eps-greedy-q-table", "keras-dqn"):
+        assert name in out
+    code, out, _ = run(capsys, "agents", "--json")
+    rows = json.loads(out)
+    assert {row["name"] for row in rows} >= {"naive-sum", "keras-dqn"}
+    assert all(row["distribution"] == "nchain-rl" for row in rows if row["error"] is None)
+
+
+def test_train_saves_plots_and_matches_the_library(capsys, tmp_path):
+    out_file, png = tmp_path / "q.zip", tmp_path / "q.png"
+    code, out, _ = run(
+        capsys, "train", "q-table", "--episodes", "7", "--seed", "3", "-o", str(out_file),
+        "--plot", str(png), "--set", "learning_rate=0.5", "--json",
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads(out)
+    expected = load_agent("q-table", seed=3, learning_rate=0.5).learn(gym.make("NChain-v0"), 7)
+    np.testing.assert_array_equal(summary["q_values"], expected.q_values())
+    np.testing.assert_allclose(summary["q_star"], solve().q)
+    assert summary["episodes"] == 7
+    np.testing.assert_array_equal(load(out_file).q_values(), expected.q_values())
+    height, width, _ = read_png_shape(png)
+    assert (width, height) == (800, 450)
+
+
+def test_train_table_output(capsys, tmp_path):
+    code, out, _ = run(
+        capsys, "train", "naive-sum", "--episodes", "3", "-o", str(tmp_path / "n.zip")
+    )
+    assert code == 0
+    assert "learned Q beside exact Q*" in out
+    assert "saved" in out
+
+
+def test_train_refuses_to_overwrite(capsys, tmp_path):
+    target = tmp_path / "keep.zip"
+    target.write_bytes(b"precious")
+    code, _, err = run(capsys, "train", "q-table", "--episodes", "1", "-o", str(target))
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert "exists; pass --force" in err
+    assert target.read_bytes() == b"precious"
+
+
+def test_evaluate_matches_the_library(capsys, tmp_path):
+    path = (
+        load_agent("eps-greedy-q-table", seed=0)
+        .learn(gym.make("NChain-v0"), 20)
+        .save(tmp_path / "e.zip")
+    )
+    code, out, _ = run(capsys, "evaluate", str(path), "--episodes", "4", "--seed", "9", "--json")
+    assert code == 0
+    data = json.loads(out)
+    expected = evaluate(load(path), gym.make("NChain-v0"), n_episodes=4, seed=9)
+    assert data["returns"] == expected.returns.tolist()
+    assert data["mean"] == pytest.approx(expected.mean)
+    assert data["fraction_of_optimal"] == pytest.approx(expected.mean / 3663.6928, rel=1e-6)
+    code, out, _ = run(capsys, "evaluate", str(path), "--episodes", "2")
+    assert "% of the optimum 3663.7" in out
+
+
+def test_compare_json_plot_reproducible(capsys, tmp_path):
+    args = ["compare", "--trials", "4", "--episodes", "10", "--seed", "5", "--jobs", "2"]
+    code, out, _ = run(
+        capsys, *args, "--json", str(tmp_path / "a.json"), "--plot", str(tmp_path / "a.png")
+    )
+    assert code == 0
+    assert "tournament: 4 trials" in out
+    assert run(capsys, *args, "--json", str(tmp_path / "b.json"))[0] == 0
+    first = json.loads((tmp_path / "a.json").read_text())
+    assert first == json.loads((tmp_path / "b.json").read_text())
+    expected = tournament(trials=4, episodes=10, seed=5).to_dict()
+    assert first == json.loads(json.dumps(expected))
+    height, width, _ = read_png_shape(tmp_path / "a.png")
+    assert (width, height) == (1000, 450)
+
+
+def test_compare_json_to_stdout_and_named_agents(capsys):
+    code, out, _ = run(
+        capsys, "compare", "random", "q-table", "--trials", "2", "--episodes", "3", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["agents"] == ["random", "q-table"]
+
+
+def test_solve(capsys):
+    code, out, _ = run(capsys, "solve", "--json")
+    assert code == 0
+    data = json.loads(out)
+    np.testing.assert_allclose(data["q_star"], solve().q)
+    assert data["optimal_expected_return"] == pytest.approx(3663.7, abs=0.1)
+    assert data["policy"] == ["FORWARD"] * 5
+    code, out, _ = run(capsys, "solve", "--n", "3", "--slip", "0")
+    assert "expected 1000-step return" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["train", "kersa-dqn"], "unknown agent 'kersa-dqn'; did you mean 'keras-dqn'?"),
+        (["train", "q-table", "--set", "gama=0.9"], "'gama': did you mean 'gamma'?"),
+        (["train", "q-table", "--set", "gamma=2"], r"gamma must be in \[0, 1\], got 2.0"),
+        (["train", "q-table", "--set", "gamma"], "--set takes key=value"),
+        (
+            ["train", "q-table", "--env", "NChian-v0"],
+            "cannot make env 'NChian-v0'.*did you mean 'NChain-v0'",
+        ),
+        (["evaluate", "/nonexistent/agent.zip"], "no such file"),
+        (["compare", "--trials", "0"], "expected a number >= 1, got 0"),
+        (["compare", "naive-sum", "bogus"], "unknown agent 'bogus'"),
+        (["solve", "--slip", "1.5"], r"slip must be a probability in \[0, 1\], got 1.5"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line(capsys, tmp_path, monkeypatch, argv, pattern):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert re.search(pattern, err), err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_unreadable_file(capsys, tmp_path):
+    bad = tmp_path / "bad.zip"
+    bad.write_text("not a zip")
+    code, _, err = run(capsys, "evaluate", str(bad))
+    assert code == 2
+    assert "not a zip archive" in err
+
+
+def test_ctrl_c_leaves_outputs_intact(capsys, tmp_path, monkeypatch):
+    import nchain_agents
+
+    target = tmp_path / "out.json"
+    target.write_text('{"old": true}')
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nchain_agents, "tournament", interrupted)
+    code, _, err = run(capsys, "compare", "--json", str(target), "--force")
+    assert code == 130
+    assert "interrupted" in err
+    assert target.read_text() == '{"old": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_console_script_and_light_start_up(tmp_path):
+    exe = shutil.which("nchain")
+    assert exe is not None, "the nchain console script is not installed"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "examples:" in out
+    code = "import sys\nfrom nchain_agents.cli import main\nmain(['agents'])\nprint('tensorflow' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False"

@@ -29,6 +29,7 @@ from nchain_agents.errors import (
 from nchain_agents.evaluation import EvaluationResult, evaluate
 from nchain_agents.hookspecs import hookimpl
 from nchain_agents.registry import AgentInfo, Registry, list_agents, load, load_agent
+from nchain_agents.sweep import SweepResult, sweep
 from nchain_agents.tournament import TournamentResult, tournament
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "NotTrainedError",
     "Registry",
     "SpaceMismatchError",
+    "SweepResult",
     "TournamentResult",
     "UnknownAgentError",
     "evaluate",
@@ -53,5 +55,6 @@ __all__ = [
     "load",
     "load_agent",
     "one_of",
+    "sweep",
     "tournament",
 ]

@@ -271,6 +271,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             workers=args.jobs,
             env_id=args.env,
             progress=lambda done, total: progress.update(task, completed=done),
+            backend=args.backend,
+            address=args.address,
         )
     if args.plot:
         from nchain_agents.plots import plot_tournament
@@ -303,6 +305,126 @@ def _print_tournament(result) -> None:
             f"{result.mean_totals[i]:.1f} [{total_ci[i, 0]:.1f}, {total_ci[i, 1]:.1f}]",
             "-" if regrets is None else f"{regrets[i]:.1f}",
         )
+    _console().print(table)
+
+
+def _parse_grid(pairs: list[str], option: str) -> dict[str, list[Any]]:
+    grid = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise UserError(f"{option} takes KEY=V1,V2,..., got {pair!r}")
+        grid[key.strip()] = [_parse_value(v.strip()) for v in raw.split(",")]
+    return grid
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            config = tomllib.load(handle)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML: {exc}") from None
+    known = {"agents", "grid", "env_grid", "seeds", "trials", "episodes", "env"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {unknown}; allowed: {', '.join(sorted(known))}")
+    return config
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from nchain_agents import sweep
+
+    config = _read_config(args.config) if args.config else {}
+    agents = args.agents or config.get("agents") or []
+    if not agents:
+        raise UserError("name at least one agent (arguments or `agents` in --config)")
+    grid = {**config.get("grid", {}), **_parse_grid(args.grid, "--grid")}
+    env_grid = {**config.get("env_grid", {}), **_parse_grid(args.env_grid, "--env-grid")}
+    for target in (args.json, args.plot):
+        _check_output(target, args.force)
+    failures = 0
+    progress = Progress(
+        TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
+        TextColumn("{task.fields[failed]}"), TimeRemainingColumn(),
+        console=_console(stderr=True), transient=True,
+    )  # fmt: skip
+
+    def on_cell(done: int, total: int, row: dict[str, Any]) -> None:
+        nonlocal failures
+        failures += row["status"] != "ok"
+        progress.update(
+            task, completed=done, total=total, failed=f"{failures} failed" if failures else ""
+        )
+
+    with progress:
+        task = progress.add_task("cells", total=None, failed="")
+        result = sweep(
+            agents,
+            grid=grid,
+            env_grid=env_grid,
+            seeds=args.seeds or config.get("seeds") or [0],
+            trials=args.trials or config.get("trials", 10),
+            episodes=args.episodes if args.episodes is not None else config.get("episodes"),
+            env_id=config.get("env", args.env),
+            backend=args.backend,
+            address=args.address,
+            workers=args.jobs,
+            max_retries=args.retries,
+            progress=on_cell,
+        )
+    if args.plot:
+        from nchain_agents.plots import plot_sweep
+
+        plot_sweep(result, args.plot)
+    if args.json:
+        _emit_json(result.to_dict(), args.json)
+    if args.json != "-":
+        _print_sweep(result)
+    return 1 if result.failed else 0
+
+
+def _cell_label(row: dict[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in {**row["hyperparameters"], **row["env_kwargs"]}.items()]
+    return " ".join(parts) or "defaults"
+
+
+def _print_sweep(result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"sweep: {len(result.rows)} cells, {len(result.failed)} failed")
+    for column in ("agent", "setting", "seed", "mean game total (95 % CI)", "of optimum"):
+        table.add_column(column, justify="left" if column in ("agent", "setting") else "right")
+    for row in result.rows:
+        if row["status"] != "ok":
+            table.add_row(
+                row["agent"],
+                _cell_label(row),
+                str(row["seed"]),
+                f"[red]failed: {row['error']}[/]",
+                "-",
+            )
+            continue
+        low, high = row["mean_total_ci95"]
+        share = row["fraction_of_optimum"]
+        table.add_row(
+            row["agent"], _cell_label(row), str(row["seed"]),
+            f"{row['mean_total']:.1f} [{low:.1f}, {high:.1f}]",
+            "-" if share is None else f"{100 * share:.0f} %",
+        )  # fmt: skip
     _console().print(table)
 
 
@@ -382,6 +504,16 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
     return value
+
+
+def _backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where trials run (default local)",
+    )
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -465,7 +597,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default="NChain-v0", help="Gymnasium env id (default NChain-v0)")
     p.add_argument("--plot", metavar="FILE.png", help="write wins and game totals with CIs")
     p.add_argument("--force", action="store_true", help="replace existing output files")
+    _backend_arguments(p)
     p.set_defaults(func=cmd_compare)
+
+    p = command(
+        "sweep", "agents x hyperparameter grid x env parameters x seeds, locally or on Ray",
+        "  nchain sweep q-table eps-greedy-q-table --grid learning_rate=0.5,0.8 \\\n"
+        "      --env-grid slip=0.1,0.2 --seeds 0 1 2 --trials 20 --backend ray\n"
+        "  nchain sweep --config sweep.toml --json sweep.json --plot sweep.png\n",
+    )  # fmt: skip
+    p.add_argument("agents", nargs="*", help="registry names (or `agents` in --config)")
+    p.add_argument(
+        "--config", metavar="FILE.toml", help="agents, grid, env_grid, seeds, trials, episodes"
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="hyperparameter values, repeatable",
+    )
+    p.add_argument(
+        "--env-grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="env keyword values, repeatable",
+    )
+    p.add_argument("--seeds", type=int, nargs="+", help="one cell per seed (default 0)")
+    p.add_argument("--trials", type=_positive, help="trials per cell (default 10)")
+    p.add_argument(
+        "--episodes", type=_non_negative, help="training episodes (default: each agent's)"
+    )
+    p.add_argument("--env", default="NChain-v0", help="Gymnasium env id (default NChain-v0)")
+    p.add_argument(
+        "--jobs", type=_positive, default=2, help="worker threads for the local backend (default 2)"
+    )
+    p.add_argument(
+        "--retries",
+        type=_non_negative,
+        default=2,
+        help="extra attempts for a failing cell (default 2)",
+    )
+    p.add_argument("--plot", metavar="FILE.png", help="write mean game totals per cell")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    _backend_arguments(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = command(
         "solve",

@@ -28,3 +28,7 @@ class NotTrainedError(NChainAgentsError, RuntimeError):
 
 class AgentFileError(NChainAgentsError, ValueError):
     """A saved agent file is unreadable, damaged, foreign, too new, or needs a missing plugin."""
+
+
+class MissingExtraError(NChainAgentsError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

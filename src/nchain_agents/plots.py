@@ -12,16 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nchain_agents.errors import NChainAgentsError
+from nchain_agents.errors import MissingExtraError
 from nchain_agents.files import atomic_write
 
 if TYPE_CHECKING:
     from nchain_agents.base import History
+    from nchain_agents.sweep import SweepResult
     from nchain_agents.tournament import TournamentResult
-
-
-class MissingExtraError(NChainAgentsError, ImportError):
-    """An optional dependency is not installed."""
 
 
 def _figure(width: float, height: float):
@@ -95,4 +92,37 @@ def plot_tournament(result: TournamentResult, path: str | Path) -> Path:
     right.set_title("mean game total (95 % CI)")
     for ax in (left, right):
         ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_sweep(result: SweepResult, path: str | Path) -> Path:
+    """Mean game total per cell with its 95 % interval (failed cells marked)."""
+    rows = result.rows
+    fig = _figure(9, 1.2 + 0.35 * max(len(rows), 1))
+    ax = fig.add_subplot()
+    labels, means, errors, colors = [], [], [], []
+    for row in rows:
+        setting = " ".join(
+            f"{k}={v}" for k, v in {**row["hyperparameters"], **row["env_kwargs"]}.items()
+        )
+        labels.append(f"{row['agent']} {setting} seed={row['seed']}".strip())
+        if row["status"] == "ok":
+            low, high = row["mean_total_ci95"]
+            means.append(row["mean_total"])
+            errors.append((row["mean_total"] - low, high - row["mean_total"]))
+            colors.append("tab:blue")
+        else:
+            means.append(0.0)
+            errors.append((0.0, 0.0))
+            colors.append("tab:red")
+            labels[-1] += " (failed)"
+    y = np.arange(len(rows))
+    ax.barh(y, means, color=colors, alpha=0.8)
+    if rows:
+        ax.errorbar(means, y, xerr=np.array(errors).T, fmt="none", ecolor="k", capsize=3)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean greedy game total (95 % CI)")
+    ax.set_title(f"sweep: {len(rows)} cells")
+    ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)

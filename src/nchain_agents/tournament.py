@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +140,41 @@ def _trial_seeds(seed: int | None, trials: int, n_agents: int) -> list[tuple[lis
     return out
 
 
+@dataclass(frozen=True)
+class TrialPlan:
+    """Everything a worker needs to run trials (picklable, so Ray can ship it)."""
+
+    agents: tuple[str, ...]
+    episodes: int | None
+    env_id: str
+    env_kwargs: dict[str, Any]
+    hyperparameters: dict[str, dict[str, Any]]
+    seeds: list[tuple[list[int], int]]
+
+
+def run_trials(plan: TrialPlan, indices: Sequence[int]) -> list[list[float]]:
+    """The greedy-game totals of the given trials, one row per trial, one value per agent."""
+    import gymnasium as gym
+
+    import nchain_gym  # noqa: F401  (registers NChain-v0 in a fresh worker)
+
+    rows = []
+    for index in indices:
+        agent_seeds, game_seed = plan.seeds[index]
+        totals = []
+        for name, agent_seed in zip(plan.agents, agent_seeds, strict=True):
+            agent = load_agent(name, seed=agent_seed, **plan.hyperparameters.get(name, {}))
+            agent.learn(gym.make(plan.env_id, **plan.env_kwargs), plan.episodes)
+            env = gym.make(plan.env_id, **plan.env_kwargs)
+            totals.append(float(evaluate(agent, env, n_episodes=1, seed=game_seed).returns[0]))
+        rows.append(totals)
+    return rows
+
+
+def _run_batch(job: tuple[TrialPlan, list[int]]) -> list[list[float]]:
+    return run_trials(*job)
+
+
 def tournament(
     agents: Sequence[str] = DEFAULT_AGENTS,
     trials: int = 100,
@@ -151,6 +185,9 @@ def tournament(
     env_kwargs: dict[str, Any] | None = None,
     hyperparameters: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    trials_per_task: int | None = None,
 ) -> TournamentResult:
     """Run the tutorial's tournament.
 
@@ -159,16 +196,24 @@ def tournament(
         trials: number of trials (the tutorial ran 100).
         episodes: training episodes per agent; ``None`` uses each agent's default.
         seed: master seed; ``None`` for fresh entropy.
-        workers: threads running trials at once (the compiled paths release the GIL).
+        workers: threads running trials at once on the local backend (the compiled
+            paths release the GIL).
         env_id, env_kwargs: the environment, made with ``gym.make``.
         hyperparameters: per-agent keyword overrides, e.g. ``{"q-table": {"gamma": 0.9}}``.
-        progress: called as ``progress(done, trials)`` after each finished trial.
+        progress: called as ``progress(done, trials)`` as trials finish.
+        backend: ``"local"`` (threads) or ``"ray"`` (tasks; see :mod:`nchain_agents.distributed`).
+        address: Ray cluster address (default: ``RAY_ADDRESS`` or a local Ray).
+        trials_per_task: trials batched into one job (default: 1 locally; on Ray,
+            enough for about 32 tasks, so task overhead stays small).
 
     Agents with a fused NChain path use it automatically on the registered NChain-v0;
-    the same seed gives the same result whatever ``workers`` is.
+    the same seed gives the same result whatever the backend and ``workers``.
     """
     import gymnasium as gym
 
+    from nchain_agents.distributed import JobFailure, check_backend, run_jobs
+
+    check_backend(backend)
     agents = tuple(agents)
     if not agents:
         raise ValueError("a tournament needs at least one agent")
@@ -192,31 +237,42 @@ def tournament(
     for name in agents:  # validate hyperparameters up front too
         load_agent(name, **hyperparameters.get(name, {}))
     optimum = _optimum(gym.make(env_id, **env_kwargs))
-    seeds = _trial_seeds(seed, int(trials), len(agents))
+    trials = int(trials)
+    plan = TrialPlan(
+        agents,
+        episodes,
+        env_id,
+        env_kwargs,
+        hyperparameters,
+        _trial_seeds(seed, trials, len(agents)),
+    )
+    size = trials_per_task or (1 if backend == "local" else max(1, math.ceil(trials / 32)))
+    batches = [list(range(i, min(i + size, trials))) for i in range(0, trials, size)]
+    done = 0
 
-    def run_trial(index: int) -> list[float]:
-        agent_seeds, game_seed = seeds[index]
-        totals = []
-        for name, agent_seed in zip(agents, agent_seeds, strict=True):
-            agent = load_agent(name, seed=agent_seed, **hyperparameters.get(name, {}))
-            agent.learn(gym.make(env_id, **env_kwargs), episodes)
-            game = evaluate(agent, gym.make(env_id, **env_kwargs), n_episodes=1, seed=game_seed)
-            totals.append(float(game.returns[0]))
-        return totals
+    def on_result(index: int, result: Any) -> None:
+        nonlocal done
+        done += len(batches[index])
+        if progress is not None and not isinstance(result, JobFailure):
+            progress(done, trials)
 
-    results: list[list[float] | None] = [None] * int(trials)
-    with ThreadPoolExecutor(max_workers=int(workers)) as pool:
-        futures = {pool.submit(run_trial, i): i for i in range(int(trials))}
-        try:
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress(done, int(trials))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    totals = np.array(results, dtype=np.float64)
+    results = run_jobs(
+        _run_batch,
+        [(plan, batch) for batch in batches],
+        backend=backend,
+        workers=int(workers),
+        address=address,
+        max_retries=0 if backend == "local" else 2,
+        on_result=on_result,
+    )
+    rows: list[list[float]] = []
+    for batch, result in zip(batches, results, strict=True):
+        if isinstance(result, JobFailure):
+            raise RuntimeError(
+                f"trials {batch[0]}-{batch[-1]} failed after {result.attempts} attempt(s): {result.error}"
+            )
+        rows.extend(result)
+    totals = np.array(rows, dtype=np.float64)
     if not all(math.isfinite(x) for x in totals.ravel()):
         raise RuntimeError("a game returned a non-finite total")
     return TournamentResult(agents, totals, optimum, seed, episodes, env_id, env_kwargs)

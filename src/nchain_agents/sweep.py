@@ -1,0 +1,205 @@
+"""Hyperparameter and environment sweeps: agents x grid x env parameters x seeds.
+
+Each cell trains one agent ``trials`` times on one env setting and plays one greedy
+game per trial (a one-agent tournament); the cell's seed is part of the cell, so a
+sweep gives the same table on the local backend and on Ray. Cells run as jobs of
+:func:`nchain_agents.distributed.run_jobs`: on Ray, one task per cell, retried a
+bounded number of times; a cell that still fails is reported in the table with its
+error, and the other cells complete.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nchain_agents.registry import default_registry
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the sweep (picklable, so Ray can ship it)."""
+
+    agent: str
+    hyperparameters: dict[str, Any]
+    env_kwargs: dict[str, Any]
+    seed: int
+    trials: int
+    episodes: int | None
+    env_id: str
+
+
+def run_cell(cell: Cell) -> dict[str, Any]:
+    """Run one cell; the measured part of its row."""
+    from nchain_agents.tournament import tournament
+
+    result = tournament(
+        [cell.agent],
+        trials=cell.trials,
+        episodes=cell.episodes,
+        seed=cell.seed,
+        env_id=cell.env_id,
+        env_kwargs=cell.env_kwargs,
+        hyperparameters={cell.agent: cell.hyperparameters},
+    )
+    low, high = result.total_intervals()[0]
+    mean = float(result.mean_totals[0])
+    optimum = result.optimum
+    return {
+        "mean_total": mean,
+        "mean_total_ci95": [float(low), float(high)],
+        "optimum": optimum,
+        "regret": None if optimum is None else optimum - mean,
+        "fraction_of_optimum": None if not optimum else mean / optimum,
+        "totals": result.totals[:, 0].tolist(),
+    }
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """One row per cell, in grid order; failed cells carry ``status="failed"`` and ``error``."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if row["status"] != "ok"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cells": len(self.rows), "failed": len(self.failed), "rows": self.rows}
+
+
+def _values(name: str, values: Any) -> list[Any]:
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if not values:
+        raise ValueError(f"grid entry {name!r} has no values")
+    return values
+
+
+def expand(
+    agents: Sequence[str],
+    grid: Mapping[str, Any] | None,
+    env_grid: Mapping[str, Any] | None,
+    seeds: Sequence[int],
+    trials: int,
+    episodes: int | None,
+    env_id: str,
+) -> list[Cell]:
+    """The cells of a sweep, in a fixed order: agent, hyperparameters, env setting, seed.
+
+    A hyperparameter in ``grid`` applies to the agents that have it and is ignored
+    by the others; a name no agent has is an error.
+    """
+    registry = default_registry()
+    grid = {k: _values(k, v) for k, v in (grid or {}).items()}
+    env_grid = {k: _values(k, v) for k, v in (env_grid or {}).items()}
+    if not agents:
+        raise ValueError("a sweep needs at least one agent")
+    if not seeds:
+        raise ValueError("a sweep needs at least one seed")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
+    accepted: dict[str, list[str]] = {}
+    for agent in agents:
+        names = set(registry.get(agent).agent_class.hyperparameter_docs()) - {"seed"}
+        accepted[agent] = sorted(names & set(grid))
+    unused = sorted(set(grid) - {k for keys in accepted.values() for k in keys})
+    if unused:
+        valid = sorted(
+            {k for a in agents for k in registry.get(a).agent_class.hyperparameter_docs()}
+            - {"seed"}
+        )
+        raise ValueError(
+            f"no agent in the sweep has hyperparameter(s) {unused}; valid: {', '.join(valid)}"
+        )
+    cells = []
+    env_keys = list(env_grid)
+    for agent in agents:
+        keys = accepted[agent]
+        for hp_values in itertools.product(*(grid[k] for k in keys)):
+            for env_values in itertools.product(*(env_grid[k] for k in env_keys)):
+                for seed in seeds:
+                    cells.append(
+                        Cell(
+                            agent,
+                            dict(zip(keys, hp_values, strict=True)),
+                            dict(zip(env_keys, env_values, strict=True)),
+                            int(seed),
+                            trials,
+                            episodes,
+                            env_id,
+                        )
+                    )
+    return cells
+
+
+def sweep(
+    agents: Sequence[str],
+    grid: Mapping[str, Any] | None = None,
+    env_grid: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] = (0,),
+    trials: int = 10,
+    episodes: int | None = None,
+    env_id: str = "NChain-v0",
+    backend: str = "local",
+    address: str | None = None,
+    workers: int = 1,
+    max_retries: int = 2,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> SweepResult:
+    """Sweep agents x hyperparameter grid x env parameters x seeds.
+
+    Args:
+        agents: registry names.
+        grid: ``{hyperparameter: [values]}``, applied to the agents that have it.
+        env_grid: ``{env keyword: [values]}`` for ``gym.make(env_id, ...)``.
+        seeds: one cell per seed; each cell's trials are seeded from it.
+        trials: trials per cell (one trained agent and one greedy game each).
+        episodes: training episodes (``None``: the agent's default).
+        env_id: the Gymnasium id.
+        backend: ``"local"`` or ``"ray"``; ``address`` picks a Ray cluster.
+        workers: threads for the local backend.
+        max_retries: extra attempts for a failing cell before it is reported.
+        progress: called as ``progress(done, cells, row)`` as each cell finishes.
+    """
+    from nchain_agents.distributed import JobFailure, run_jobs
+
+    cells = expand(agents, grid, env_grid, seeds, trials, episodes, env_id)
+    rows: list[dict[str, Any] | None] = [None] * len(cells)
+    done = 0
+
+    def make_row(cell: Cell, result: Any) -> dict[str, Any]:
+        row = {
+            "agent": cell.agent,
+            "hyperparameters": cell.hyperparameters,
+            "env_id": cell.env_id,
+            "env_kwargs": cell.env_kwargs,
+            "seed": cell.seed,
+            "trials": cell.trials,
+            "episodes": cell.episodes,
+        }
+        if isinstance(result, JobFailure):
+            row.update(status="failed", error=result.error, attempts=result.attempts)
+        else:
+            row.update(status="ok", error=None, **result)
+        return row
+
+    def on_result(index: int, result: Any) -> None:
+        nonlocal done
+        rows[index] = make_row(cells[index], result)
+        done += 1
+        if progress is not None:
+            progress(done, len(cells), rows[index])
+
+    run_jobs(
+        run_cell,
+        cells,
+        backend=backend,
+        workers=workers,
+        address=address,
+        max_retries=max_retries,
+        on_result=on_result,
+    )
+    return SweepResult([row for row in rows if row is not None])

@@ -1,0 +1,163 @@
+"""Tournaments and sweeps on Ray (a local Ray started here) and on the local backend."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import write_distribution
+from nchain_agents import sweep, tournament
+from nchain_agents.cli import main
+from nchain_agents.registry import default_registry
+
+PLUGIN_DIR = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(scope="module")
+def test_agents():
+    """The failing test agents, in this process and (by entry point) in Ray's workers."""
+    import nchain_test_agents  # noqa: F401  (found through PYTHONPATH set below)
+
+    registry = default_registry()
+    registry.add_plugin(sys.modules["nchain_test_agents"], name="test-agents", distribution="tests")
+    yield
+    registry.remove_plugin("test-agents")
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    """A local Ray (2 CPUs, no dashboard) whose workers can import the test plugin."""
+    import ray  # part of the test extra: a missing Ray must fail loudly, not skip
+
+    site = write_distribution(
+        tmp_path_factory.mktemp("site"),
+        "nchain-test-agents",
+        "0.0",
+        {"test": "nchain_test_agents"},
+        {},
+    )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PYTHONPATH", f"{site}:{PLUGIN_DIR}")
+    mp.syspath_prepend(str(PLUGIN_DIR))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_ray_tournament_equals_local(local_ray):
+    local = tournament(trials=12, episodes=40, seed=11, workers=2)
+    remote = tournament(trials=12, episodes=40, seed=11, backend="ray", trials_per_task=5)
+    np.testing.assert_array_equal(local.totals, remote.totals)
+    assert local.to_dict() == remote.to_dict()
+
+
+SWEEP = {
+    "agents": ["q-table", "eps-greedy-q-table"],
+    "grid": {"learning_rate": [0.5, 0.8], "epsilon": [0.3]},
+    "env_grid": {"slip": [0.1, 0.2]},
+    "seeds": [0, 1],
+    "trials": 3,
+    "episodes": 20,
+}
+
+
+@pytest.mark.slow
+def test_ray_sweep_matches_local_schema_and_values(local_ray):
+    local = sweep(**SWEEP)
+    remote = sweep(**SWEEP, backend="ray")
+    # q-table: 2 lr x 2 slips x 2 seeds; eps-greedy adds its own epsilon key (1 value).
+    assert len(local.rows) == 16
+    assert remote.rows == local.rows
+    row = remote.rows[-1]
+    assert set(row) == {
+        "agent", "hyperparameters", "env_id", "env_kwargs", "seed", "trials", "episodes",
+        "status", "error", "mean_total", "mean_total_ci95", "optimum", "regret",
+        "fraction_of_optimum", "totals",
+    }  # fmt: skip
+    assert row["hyperparameters"] == {"epsilon": 0.3, "learning_rate": 0.8}
+    assert local.rows[0]["hyperparameters"] == {"learning_rate": 0.5}
+
+
+@pytest.mark.slow
+def test_ray_failing_cell_is_reported_and_others_finish(local_ray, test_agents):
+    result = sweep(
+        ["random", "failing-agent"], grid={"fail": [True, False]}, trials=2, episodes=1,
+        backend="ray", max_retries=1,
+    )  # fmt: skip
+    by_key = {(r["agent"], r["hyperparameters"].get("fail")): r for r in result.rows}
+    assert len(result.rows) == 3
+    failed = by_key[("failing-agent", True)]
+    assert failed["status"] == "failed"
+    assert "deliberate failure" in failed["error"]
+    assert failed["attempts"] == 2
+    assert by_key[("failing-agent", False)]["status"] == "ok"
+    assert by_key[("random", None)]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_ray_survives_a_killed_worker(local_ray, test_agents, tmp_path):
+    marker = tmp_path / "first-attempt"
+    result = sweep(
+        ["process-killer"], grid={"marker": [str(marker)]}, trials=1, episodes=1,
+        backend="ray", max_retries=2,
+    )  # fmt: skip
+    assert marker.exists()  # the first attempt did end its worker process
+    assert [row["status"] for row in result.rows] == ["ok"]
+
+
+def test_local_sweep_reports_failures_and_continues():
+    result = sweep(["q-table"], env_grid={"slip": [0.2, 1.5]}, trials=2, episodes=2, max_retries=1)
+    assert [row["status"] for row in result.rows] == ["ok", "failed"]
+    assert "slip must be a probability in [0, 1], got 1.5" in result.rows[1]["error"]
+    assert result.rows[1]["attempts"] == 2
+
+
+def test_sweep_rejects_unknown_grid_names():
+    with pytest.raises(ValueError, match=r"no agent in the sweep has hyperparameter\(s\) \['lr'\]"):
+        sweep(["q-table"], grid={"lr": [0.1]})
+
+
+def test_cli_sweep_json_config_and_exit_code(capsys, tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        'agents = ["q-table"]\ntrials = 2\nepisodes = 3\n[env_grid]\nslip = [0.1, 0.2]\n'
+    )
+    code = main(["sweep", "--config", str(config), "--seeds", "4", "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    data = __import__("json").loads(out)
+    assert [row["env_kwargs"] for row in data["rows"]] == [{"slip": 0.1}, {"slip": 0.2}]
+    assert (
+        data["rows"]
+        == sweep(["q-table"], env_grid={"slip": [0.1, 0.2]}, seeds=[4], trials=2, episodes=3).rows
+    )
+    code = main(
+        [
+            "sweep",
+            "q-table",
+            "--env-grid",
+            "slip=0.2,7",
+            "--trials",
+            "1",
+            "--episodes",
+            "1",
+            "--retries",
+            "0",
+        ]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 1
+    assert "1 failed" in out
+
+
+def test_missing_ray_names_the_extra(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code = main(["compare", "--backend", "ray", "--trials", "1", "--episodes", "1"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert 'pip install "nchain-rl[ray]"' in err

@@ -373,10 +373,10 @@ class Agent:
             ``(actions, None)`` with ``actions`` shaped like ``observation``.
         """
         self._require_trained()
-        if isinstance(observation, (int, np.integer)) and not isinstance(observation, bool):
-            if 0 <= observation < self.n_states:  # one state: skip the array checks
-                single = np.array([observation], dtype=np.int64)
-                return self._predict(single, bool(deterministic)).reshape(()), None
+        one_state = isinstance(observation, (int, np.integer)) and not isinstance(observation, bool)
+        if one_state and 0 <= observation < self.n_states:  # skip the array checks
+            single = np.array([observation], dtype=np.int64)
+            return self._predict(single, bool(deterministic)).reshape(()), None
         obs = np.asarray(observation)
         if obs.dtype.kind not in "iu" or (
             obs.size and (obs.min() < 0 or obs.max() >= self.n_states)

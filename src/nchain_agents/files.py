@@ -203,14 +203,10 @@ def _resolve_class(manifest: dict, path: Path) -> type[Agent]:
         return default_registry().get(name).agent_class
     except UnknownAgentError:
         dist = manifest.get("distribution")
+        version = manifest.get("distribution_version")
+        source = " ".join(str(x) for x in (dist, version) if x) or "an unknown distribution"
         hint = f"; install the plugin that provides it: pip install {dist}" if dist else ""
-        raise _fail(
-            path,
-            f"agent {name!r} (from {dist or 'an unknown distribution'} "
-            f"{manifest.get('distribution_version') or ''}) is not installed{hint}".replace(
-                "  ", " "
-            ),
-        ) from None
+        raise _fail(path, f"agent {name!r} (from {source}) is not installed{hint}") from None
 
 
 def _load_array(data: bytes, name: str, meta: Any, path: Path) -> np.ndarray:

@@ -13,6 +13,7 @@ whose entry-point name or distribution name is listed. Built-ins always load.
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 import re
 import threading
@@ -118,7 +119,7 @@ class Registry:
             version = _builtin_version()
             for module_name in self._builtins:
                 try:
-                    module = __import__(module_name, fromlist=["_"])
+                    module = importlib.import_module(module_name)
                 except Exception as exc:
                     self._mark_broken(module_name, BUILTIN_DISTRIBUTION, version, exc)
                     continue

@@ -1,0 +1,384 @@
+"""The ``nchain`` subcommands: each parses nothing, prints little, and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from nchain_agents.cli.render import console, print_q_table, print_sweep, print_tournament
+
+
+class UserError(Exception):
+    """Bad input: reported as one line on stderr, exit code 2."""
+
+
+# -- small helpers ----------------------------------------------------------------------
+
+
+def _emit_json(data: Any, target: str) -> None:
+    """Write JSON to stdout (``-``) or, atomically, to a file."""
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    from nchain_agents.files import atomic_write
+
+    atomic_write(target, lambda handle: handle.write(text.encode()))
+    console(stderr=True).print(f"wrote {target}")
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set takes key=value, got {pair!r}")
+        settings[key.strip()] = _parse_value(raw.strip())
+    return settings
+
+
+def _make_env(env_id: str, **kwargs: Any):
+    import gymnasium as gym
+
+    import nchain_gym  # noqa: F401  (registers NChain-v0)
+
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:
+        known = [name for name in gym.registry if isinstance(name, str)]
+        close = difflib.get_close_matches(env_id, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"cannot make env {env_id!r}: {exc}{hint}") from None
+
+
+def _optimal(env, gamma: float = 0.95) -> tuple[Any, float | None, int | None]:
+    """``(Q*, optimal expected episode return, horizon)`` if the env has a model."""
+    from nchain_gym import policy_return, solve
+
+    horizon = env.spec.max_episode_steps if env.spec is not None else None
+    if horizon is None or not isinstance(getattr(env.unwrapped, "P", None), dict):
+        return None, None, horizon
+    try:
+        solution = solve(env, gamma=gamma)
+        return solution, policy_return(env, solution.policy, horizon=horizon), horizon
+    except (ValueError, TypeError):
+        return None, None, horizon
+
+
+def _check_output(path: str | None, force: bool) -> None:
+    if path and path != "-" and Path(path).exists() and not force:
+        raise UserError(f"{path} exists; pass --force to replace it")
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from nchain_agents import list_agents
+
+    rows = list_agents()
+    if args.json:
+        data = [
+            {
+                "name": row.name,
+                "summary": row.summary,
+                "distribution": row.distribution,
+                "version": row.version,
+                "plugin": row.plugin,
+                "error": row.error,
+            }
+            for row in rows
+        ]
+        _emit_json(data, args.json)
+        return 0
+    from rich.table import Table
+
+    table = Table(title="nchain agents")
+    for column in ("name", "summary", "provided by"):
+        table.add_column(column)
+    for row in rows:
+        source = f"{row.distribution or '?'} {row.version or ''}".strip()
+        if row.ok:
+            table.add_row(row.name, row.summary, source)
+        else:
+            table.add_row(f"[red]{row.plugin}[/]", f"[red]broken: {row.error}[/]", source)
+    console().print(table)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nchain_agents import load_agent
+    from nchain_agents.progress import EpisodeProgress
+
+    output = args.output or f"{args.agent}.zip"
+    _check_output(output, args.force)
+    agent = load_agent(args.agent, seed=args.seed, **_parse_settings(args.set))
+    env = _make_env(args.env)
+    episodes = agent.default_episodes if args.episodes is None else args.episodes
+    bar = EpisodeProgress(episodes, label=args.agent)
+    try:
+        agent.learn(env, episodes, callback=bar.update, backend=args.backend)
+    finally:
+        bar.close()
+    saved = agent.save(output)
+
+    gamma = float(getattr(agent, "gamma", 0.95))
+    solution, optimum, horizon = _optimal(env, gamma)
+    q = agent.q_values()
+    curve = agent.history.mean_reward
+    summary = {
+        "agent": args.agent,
+        "episodes": len(agent.history),
+        "seed": args.seed,
+        "saved": str(saved),
+        "hyperparameters": agent.get_hyperparameters(),
+        "q_values": q.tolist(),
+        "greedy_policy": q.argmax(axis=1).tolist(),
+        "q_star": None if solution is None else solution.q.tolist(),
+        "optimal_policy": None if solution is None else solution.policy.tolist(),
+        "last_mean_reward_per_step": float(curve[-1]) if len(curve) else None,
+    }
+    if args.plot:
+        from nchain_agents.plots import plot_training
+
+        level = optimum / horizon if optimum is not None and horizon else None
+        plot_training(
+            agent.history, args.plot, title=f"{args.agent} on {args.env}", optimal_level=level
+        )
+    if args.json:
+        _emit_json(summary, args.json)
+        return 0
+    print_q_table(q, solution)
+    out = console()
+    out.print(f"saved {saved}" + (f"; plot {args.plot}" if args.plot else ""), soft_wrap=True)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from nchain_agents import evaluate, load
+
+    agent = load(args.file)
+    env = _make_env(args.env)
+    result = evaluate(agent, env, n_episodes=args.episodes, seed=args.seed)
+    low, high = result.confidence_interval()
+    _, optimum, _ = _optimal(env)
+    data = {
+        "file": args.file,
+        "env": args.env,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "mean": result.mean,
+        "std": result.std,
+        "ci95": [low, high],
+        "optimal_expected_return": optimum,
+        "fraction_of_optimal": None if not optimum else result.mean / optimum,
+        "returns": result.returns.tolist(),
+    }
+    if args.json:
+        _emit_json(data, args.json)
+        return 0
+    line = (
+        f"{args.file}: mean return {result.mean:.1f} ± {result.std:.1f} (std) over "
+        f"{args.episodes} episodes, 95 % CI [{low:.1f}, {high:.1f}]"
+    )
+    if optimum:
+        line += f"; {100 * result.mean / optimum:.1f} % of the optimum {optimum:.1f}"
+    console().print(line, soft_wrap=True)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from nchain_agents import tournament
+    from nchain_agents.tournament import DEFAULT_AGENTS
+
+    agents = args.agents or list(DEFAULT_AGENTS)
+    for target in (args.json, args.plot):
+        _check_output(target, args.force)
+    progress = Progress(
+        TextColumn("[bold]tournament"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
+        TimeRemainingColumn(), console=console(stderr=True), transient=True,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("trials", total=args.trials)
+        result = tournament(
+            agents,
+            trials=args.trials,
+            episodes=args.episodes,
+            seed=args.seed,
+            workers=args.jobs,
+            env_id=args.env,
+            progress=lambda done, total: progress.update(task, completed=done),
+            backend=args.backend,
+            address=args.address,
+        )
+    if args.plot:
+        from nchain_agents.plots import plot_tournament
+
+        plot_tournament(result, args.plot)
+    if args.json:
+        _emit_json(result.to_dict(), args.json)
+        if args.json == "-":
+            return 0
+    print_tournament(result)
+    return 0
+
+
+def _parse_grid(pairs: list[str], option: str) -> dict[str, list[Any]]:
+    grid = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise UserError(f"{option} takes KEY=V1,V2,..., got {pair!r}")
+        grid[key.strip()] = [_parse_value(v.strip()) for v in raw.split(",")]
+    return grid
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            config = tomllib.load(handle)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML: {exc}") from None
+    known = {"agents", "grid", "env_grid", "seeds", "trials", "episodes", "env"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {unknown}; allowed: {', '.join(sorted(known))}")
+    return config
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from nchain_agents import sweep
+
+    config = _read_config(args.config) if args.config else {}
+    agents = args.agents or config.get("agents") or []
+    if not agents:
+        raise UserError("name at least one agent (arguments or `agents` in --config)")
+    grid = {**config.get("grid", {}), **_parse_grid(args.grid, "--grid")}
+    env_grid = {**config.get("env_grid", {}), **_parse_grid(args.env_grid, "--env-grid")}
+    for target in (args.json, args.plot):
+        _check_output(target, args.force)
+    failures = 0
+    progress = Progress(
+        TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
+        TextColumn("{task.fields[failed]}"), TimeRemainingColumn(),
+        console=console(stderr=True), transient=True,
+    )  # fmt: skip
+
+    def on_cell(done: int, total: int, row: dict[str, Any]) -> None:
+        nonlocal failures
+        failures += row["status"] != "ok"
+        progress.update(
+            task, completed=done, total=total, failed=f"{failures} failed" if failures else ""
+        )
+
+    with progress:
+        task = progress.add_task("cells", total=None, failed="")
+        result = sweep(
+            agents,
+            grid=grid,
+            env_grid=env_grid,
+            seeds=args.seeds or config.get("seeds") or [0],
+            trials=args.trials or config.get("trials", 10),
+            episodes=args.episodes if args.episodes is not None else config.get("episodes"),
+            env_id=config.get("env", args.env),
+            backend=args.backend,
+            address=args.address,
+            workers=args.jobs,
+            max_retries=args.retries,
+            progress=on_cell,
+        )
+    if args.plot:
+        from nchain_agents.plots import plot_sweep
+
+        plot_sweep(result, args.plot)
+    if args.json:
+        _emit_json(result.to_dict(), args.json)
+    if args.json != "-":
+        print_sweep(result)
+    return 1 if result.failed else 0
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from nchain_gym import FORWARD, NChainEnv, policy_return, solve
+    from nchain_gym.env import ACTION_NAMES
+
+    try:
+        env = NChainEnv(n=args.n, slip=args.slip, small=args.small, large=args.large)
+        solution = solve(env, gamma=args.gamma)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.horizon < 0:
+        raise UserError(f"--horizon must be >= 0, got {args.horizon}")
+    optimum = policy_return(env, solution.policy, horizon=args.horizon)
+    forward = policy_return(env, [FORWARD] * env.n, horizon=args.horizon)
+    data = {
+        "n": env.n,
+        "slip": env.slip,
+        "small": env.small,
+        "large": env.large,
+        "gamma": args.gamma,
+        "horizon": args.horizon,
+        "q_star": solution.q.tolist(),
+        "v_star": solution.v.tolist(),
+        "policy": [ACTION_NAMES[a] for a in solution.policy],
+        "optimal_expected_return": optimum,
+        "always_forward_expected_return": forward,
+    }
+    if args.json:
+        _emit_json(data, args.json)
+        return 0
+    from rich.table import Table
+
+    table = Table(
+        title=f"NChain n={env.n} slip={env.slip} small={env.small} large={env.large}, gamma={args.gamma}"
+    )
+    for column in ("state", "Q* FORWARD", "Q* BACKWARD", "V*", "optimal"):
+        table.add_column(column, justify="right")
+    for s in range(env.n):
+        table.add_row(
+            str(s), f"{solution.q[s, 0]:.3f}", f"{solution.q[s, 1]:.3f}", f"{solution.v[s]:.3f}",
+            ACTION_NAMES[solution.policy[s]],
+        )  # fmt: skip
+    out = console()
+    out.print(table)
+    out.print(
+        f"expected {args.horizon}-step return of the optimal policy from state 0: {optimum:.1f}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+# -- parsing ----------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""Rich tables for the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def print_q_table(q, solution) -> None:
+    from rich.table import Table
+
+    from nchain_gym.env import ACTION_NAMES
+
+    names = ACTION_NAMES if q.shape[1] == 2 else tuple(str(a) for a in range(q.shape[1]))
+    table = Table(title="learned Q" + (" beside exact Q*" if solution is not None else ""))
+    table.add_column("state", justify="right")
+    for name in names:
+        table.add_column(f"Q {name}", justify="right")
+    if solution is not None:
+        for name in names:
+            table.add_column(f"Q* {name}", justify="right")
+    table.add_column("greedy")
+    if solution is not None:
+        table.add_column("optimal")
+    for s, row in enumerate(q):
+        cells = [str(s), *(f"{x:.3f}" for x in row)]
+        if solution is not None:
+            cells += [f"{x:.3f}" for x in solution.q[s]]
+        greedy = int(row.argmax())
+        cells.append(names[greedy])
+        if solution is not None:
+            best = int(solution.policy[s])
+            cells[-1] = names[greedy] if greedy == best else f"[yellow]{names[greedy]}[/]"
+            cells.append(names[best])
+        table.add_row(*cells)
+    console().print(table)
+
+
+def print_tournament(result) -> None:
+    from rich.table import Table
+
+    title = f"tournament: {result.trials} trials, seed {result.seed}"
+    if result.optimum is not None:
+        title += f", optimum {result.optimum:.1f}"
+    table = Table(title=title)
+    for column in ("agent", "wins", "share (95 % CI)", "mean game total (95 % CI)", "regret"):
+        table.add_column(column, justify="right" if column != "agent" else "left")
+    share_ci, total_ci = result.share_intervals(), result.total_intervals()
+    regrets = result.regrets
+    for i, name in enumerate(result.agents):
+        table.add_row(
+            name,
+            str(result.wins[i]),
+            f"{100 * result.shares[i]:.0f} % [{100 * share_ci[i, 0]:.0f}, {100 * share_ci[i, 1]:.0f}]",
+            f"{result.mean_totals[i]:.1f} [{total_ci[i, 0]:.1f}, {total_ci[i, 1]:.1f}]",
+            "-" if regrets is None else f"{regrets[i]:.1f}",
+        )
+    console().print(table)
+
+
+def cell_label(row: dict[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in {**row["hyperparameters"], **row["env_kwargs"]}.items()]
+    return " ".join(parts) or "defaults"
+
+
+def print_sweep(result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"sweep: {len(result.rows)} cells, {len(result.failed)} failed")
+    for column in ("agent", "setting", "seed", "mean game total (95 % CI)", "of optimum"):
+        table.add_column(column, justify="left" if column in ("agent", "setting") else "right")
+    for row in result.rows:
+        if row["status"] != "ok":
+            table.add_row(
+                row["agent"],
+                cell_label(row),
+                str(row["seed"]),
+                f"[red]failed: {row['error']}[/]",
+                "-",
+            )
+            continue
+        low, high = row["mean_total_ci95"]
+        share = row["fraction_of_optimum"]
+        table.add_row(
+            row["agent"], cell_label(row), str(row["seed"]),
+            f"{row['mean_total']:.1f} [{low:.1f}, {high:.1f}]",
+            "-" if share is None else f"{100 * share:.0f} %",
+        )  # fmt: skip
+    console().print(table)

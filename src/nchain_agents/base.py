@@ -8,11 +8,10 @@ implement a handful of ``_``-methods; everything a user calls lives here.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -21,154 +20,31 @@ from nchain_agents.errors import (
     NotTrainedError,
     SpaceMismatchError,
 )
+from nchain_agents.history import Callback, EpisodeStats, History
+from nchain_agents.hyperparameters import (
+    Check,
+    hyperparameter,
+    in_range,
+    one_of,
+    validate_fields,
+)
+
+__all__ = [
+    "Agent",
+    "Callback",
+    "Check",
+    "EpisodeStats",
+    "History",
+    "discrete_size",
+    "hyperparameter",
+    "in_range",
+    "one_of",
+]
 
 if TYPE_CHECKING:
     from typing import Self
 
     import gymnasium as gym
-
-Check = Callable[[Any], str | None]
-"""A value check: returns ``None`` when the value is fine, else what is allowed."""
-
-
-def hyperparameter(default: Any, doc: str, check: Check | None = None) -> Any:
-    """Declare a hyperparameter field with its default, a one-line doc and a range check."""
-    return field(default=default, metadata={"doc": doc, "check": check})
-
-
-def in_range(
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> Check:
-    """A check for ``low <(=) value <(=) high`` (either side may be ``None``)."""
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    text = f"in {left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-
-    def check(value: Any) -> str | None:
-        if low is not None and (value < low or (low_open and value == low)):
-            return text
-        if high is not None and (value > high or (high_open and value == high)):
-            return text
-        return None
-
-    return check
-
-
-def one_of(*choices: Any) -> Check:
-    """A check that the value is one of ``choices``."""
-
-    def check(value: Any) -> str | None:
-        return None if value in choices else "one of " + ", ".join(repr(c) for c in choices)
-
-    return check
-
-
-def _check_type(name: str, value: Any, annotation: Any) -> Any:
-    """Coerce/validate a hyperparameter against its annotation (float, int, bool, str)."""
-    kinds = annotation if isinstance(annotation, tuple) else (annotation,)
-    if value is None and type(None) in kinds:
-        return None
-    if float in kinds and isinstance(value, (int, float, np.integer, np.floating)):
-        if isinstance(value, (bool, np.bool_)):
-            raise HyperparameterError(f"{name} must be a number, got {value!r}")
-        if not math.isfinite(float(value)):
-            raise HyperparameterError(f"{name} must be a finite number, got {value!r}")
-        return float(value)
-    if int in kinds and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    if bool in kinds and isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if str in kinds and isinstance(value, str):
-        return value
-    wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
-    raise HyperparameterError(f"{name} must be {wanted}, got {value!r}")
-
-
-def _kinds(annotation: Any) -> Any:
-    args = getattr(annotation, "__args__", None)
-    return tuple(args) if args else annotation
-
-
-@dataclass
-class EpisodeStats:
-    """What a ``learn`` callback receives after each episode.
-
-    Attributes:
-        episode: 1-based index of the episode within this ``learn`` call.
-        episodes: the episodes this ``learn`` call will run.
-        reward: the episode's total reward.
-        length: its number of steps.
-        epsilon: the exploration rate used (``nan`` for agents without one).
-    """
-
-    episode: int
-    episodes: int
-    reward: float
-    length: int
-    epsilon: float
-
-    @property
-    def mean_reward(self) -> float:
-        """Mean reward per step: the tutorial's training curve."""
-        return self.reward / self.length if self.length else 0.0
-
-
-Callback = Callable[[EpisodeStats], bool | None]
-"""Called after each episode; returning ``False`` stops ``learn`` early (like SB3)."""
-
-
-class History:
-    """Per-episode training record: total reward, length and epsilon of each episode."""
-
-    FIELDS = ("reward", "length", "epsilon")
-
-    def __init__(self) -> None:
-        self.reward: list[float] = []
-        self.length: list[int] = []
-        self.epsilon: list[float] = []
-
-    def append(self, reward: float, length: int, epsilon: float) -> None:
-        self.reward.append(float(reward))
-        self.length.append(int(length))
-        self.epsilon.append(float(epsilon))
-
-    def __len__(self) -> int:
-        return len(self.reward)
-
-    @property
-    def mean_reward(self) -> np.ndarray:
-        """Mean reward per step of each episode (the tutorial's training curve)."""
-        length = np.asarray(self.length, dtype=np.float64)
-        return np.divide(self.reward, length, out=np.zeros_like(length), where=length > 0)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "reward": np.asarray(self.reward, dtype=np.float64),
-            "length": np.asarray(self.length, dtype=np.int64),
-            "epsilon": np.asarray(self.epsilon, dtype=np.float64),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> History:
-        history = cls()
-        history.reward = arrays["reward"].astype(np.float64).tolist()
-        history.length = arrays["length"].astype(np.int64).tolist()
-        history.epsilon = arrays["epsilon"].astype(np.float64).tolist()
-        return history
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, History):
-            return NotImplemented
-        return all(
-            np.array_equal(getattr(self, f), getattr(other, f), equal_nan=True) for f in self.FIELDS
-        )
-
-    def __repr__(self) -> str:
-        return f"History({len(self)} episodes)"
 
 
 def discrete_size(space: Any, what: str) -> int:
@@ -208,14 +84,7 @@ class Agent:
     """Whether ``_learn_fused`` runs NChain inside a compiled loop (see ``learn``)."""
 
     def __post_init__(self) -> None:
-        hints = get_type_hints(type(self))
-        for f in dataclasses.fields(self):
-            value = _check_type(f.name, getattr(self, f.name), _kinds(hints[f.name]))
-            check = f.metadata.get("check")
-            problem = check(value) if check is not None and value is not None else None
-            if problem:
-                raise HyperparameterError(f"{f.name} must be {problem}, got {value!r}")
-            setattr(self, f.name, value)
+        validate_fields(self)
         self.n_states: int | None = None
         self.n_actions: int | None = None
         self.history = History()

@@ -115,20 +115,6 @@ class TournamentResult:
         }
 
 
-def _optimum(env: Any) -> float | None:
-    """Expected game total of the optimal stationary policy, if the env has a model."""
-    from nchain_gym import policy_return, solve
-
-    limit = env.spec.max_episode_steps if env.spec is not None else None
-    if limit is None or not isinstance(getattr(env.unwrapped, "P", None), dict):
-        return None
-    try:
-        policy = solve(env).policy
-        return policy_return(env, policy, horizon=limit)
-    except (ValueError, TypeError):
-        return None
-
-
 def _trial_seeds(seed: int | None, trials: int, n_agents: int) -> list[tuple[list[int], int]]:
     """Per trial: one training seed per agent and one seed for the games."""
     root = np.random.SeedSequence(seed)
@@ -212,6 +198,7 @@ def tournament(
     import gymnasium as gym
 
     from nchain_agents.distributed import JobFailure, check_backend, run_jobs
+    from nchain_gym import episode_optimum
 
     check_backend(backend)
     agents = tuple(agents)
@@ -236,7 +223,7 @@ def tournament(
     env_kwargs = dict(env_kwargs or {})
     for name in agents:  # validate hyperparameters up front too
         load_agent(name, **hyperparameters.get(name, {}))
-    optimum = _optimum(gym.make(env_id, **env_kwargs))
+    _, optimum, _ = episode_optimum(gym.make(env_id, **env_kwargs))
     trials = int(trials)
     plan = TrialPlan(
         agents,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gymnasium
 
 from nchain_gym.env import BACKWARD, FORWARD, NChainEnv, transition_table
-from nchain_gym.solver import Solution, policy_return, solve
+from nchain_gym.solver import Solution, episode_optimum, policy_return, solve
 from nchain_gym.vector import NChainVectorEnv
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "NChainEnv",
     "NChainVectorEnv",
     "Solution",
+    "episode_optimum",
     "policy_return",
     "register",
     "solve",

@@ -114,3 +114,26 @@ def policy_return(
     for _ in range(horizon):
         value = R_pi + T_pi @ value
     return float(value[start])
+
+
+def episode_optimum(
+    env: Any, gamma: float = 0.95
+) -> tuple[Solution | None, float | None, int | None]:
+    """What is best possible in one episode of ``env``, if it has a model and a time limit.
+
+    Returns:
+        ``(solution, expected_return, horizon)``: the discounted solution for ``gamma``,
+        the expected undiscounted return of its optimal policy over one episode of
+        ``horizon = env.spec.max_episode_steps`` steps from state 0, and that horizon.
+        The first two are ``None`` when the env has no ``P`` table (or one this solver
+        cannot handle) or no step limit.
+    """
+    spec = getattr(env, "spec", None)
+    horizon = spec.max_episode_steps if spec is not None else None
+    if horizon is None or not isinstance(getattr(env.unwrapped, "P", None), dict):
+        return None, None, horizon
+    try:
+        solution = solve(env, gamma=gamma)
+        return solution, policy_return(env, solution.policy, horizon=horizon), horizon
+    except (ValueError, TypeError):
+        return None, None, horizon

@@ -62,20 +62,6 @@ def _make_env(env_id: str, **kwargs: Any):
         raise UserError(f"cannot make env {env_id!r}: {exc}{hint}") from None
 
 
-def _optimal(env, gamma: float = 0.95) -> tuple[Any, float | None, int | None]:
-    """``(Q*, optimal expected episode return, horizon)`` if the env has a model."""
-    from nchain_gym import policy_return, solve
-
-    horizon = env.spec.max_episode_steps if env.spec is not None else None
-    if horizon is None or not isinstance(getattr(env.unwrapped, "P", None), dict):
-        return None, None, horizon
-    try:
-        solution = solve(env, gamma=gamma)
-        return solution, policy_return(env, solution.policy, horizon=horizon), horizon
-    except (ValueError, TypeError):
-        return None, None, horizon
-
-
 def _check_output(path: str | None, force: bool) -> None:
     if path and path != "-" and Path(path).exists() and not force:
         raise UserError(f"{path} exists; pass --force to replace it")
@@ -134,7 +120,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = agent.save(output)
 
     gamma = float(getattr(agent, "gamma", 0.95))
-    solution, optimum, horizon = _optimal(env, gamma)
+    from nchain_gym import episode_optimum
+
+    solution, optimum, horizon = episode_optimum(env, gamma)
     q = agent.q_values()
     curve = agent.history.mean_reward
     summary = {
@@ -172,7 +160,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     env = _make_env(args.env)
     result = evaluate(agent, env, n_episodes=args.episodes, seed=args.seed)
     low, high = result.confidence_interval()
-    _, optimum, _ = _optimal(env)
+    from nchain_gym import episode_optimum
+
+    _, optimum, _ = episode_optimum(env)
     data = {
         "file": args.file,
         "env": args.env,

@@ -168,12 +168,10 @@ class Agent:
         Returns:
             ``self``, so that ``load_agent(...).learn(env)`` is one line.
         """
+        from nchain_gym.env import is_whole_number
+
         episodes = self.default_episodes if episodes is None else episodes
-        if (
-            isinstance(episodes, bool)
-            or not isinstance(episodes, (int, np.integer))
-            or episodes < 0
-        ):
+        if not is_whole_number(episodes, 0):
             raise HyperparameterError(f"episodes must be an integer >= 0, got {episodes!r}")
         episodes = int(episodes)
         fused = self._fused_parameters(env, backend)

@@ -76,8 +76,10 @@ def run_jobs(
         on_result: called as ``on_result(index, result)`` in the caller's thread as
             each job finishes, in completion order.
     """
+    from nchain_gym.env import is_whole_number
+
     check_backend(backend)
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+    if not is_whole_number(max_retries, 0):
         raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
     if backend == "ray":
         return _run_ray(fn, jobs, address, max_retries, on_result)

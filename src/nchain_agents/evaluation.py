@@ -69,11 +69,9 @@ def evaluate(
         seed: seed for the first ``reset``; later episodes continue its stream.
         deterministic: greedy actions (default) or the agent's behaviour policy.
     """
-    if (
-        isinstance(n_episodes, bool)
-        or not isinstance(n_episodes, (int, np.integer))
-        or n_episodes < 1
-    ):
+    from nchain_gym.env import is_whole_number
+
+    if not is_whole_number(n_episodes, 1):
         raise ValueError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
     returns = np.zeros(n_episodes)
     lengths = np.zeros(n_episodes, dtype=np.int64)

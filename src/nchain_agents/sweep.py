@@ -92,6 +92,8 @@ def expand(
     A hyperparameter in ``grid`` applies to the agents that have it and is ignored
     by the others; a name no agent has is an error.
     """
+    from nchain_gym.env import is_whole_number
+
     registry = default_registry()
     grid = {k: _values(k, v) for k, v in (grid or {}).items()}
     env_grid = {k: _values(k, v) for k, v in (env_grid or {}).items()}
@@ -99,7 +101,7 @@ def expand(
         raise ValueError("a sweep needs at least one agent")
     if not seeds:
         raise ValueError("a sweep needs at least one seed")
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+    if not is_whole_number(trials, 1):
         raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
     accepted: dict[str, list[str]] = {}
     for agent in agents:

@@ -199,6 +199,7 @@ def tournament(
 
     from nchain_agents.distributed import JobFailure, check_backend, run_jobs
     from nchain_gym import episode_optimum
+    from nchain_gym.env import is_whole_number
 
     check_backend(backend)
     agents = tuple(agents)
@@ -210,11 +211,9 @@ def tournament(
     if len(set(agents)) != len(agents):
         raise ValueError(f"each agent may take part once, got {list(agents)}")
     for label, value, low in (("trials", trials, 1), ("workers", workers, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not is_whole_number(value, low):
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
-    if episodes is not None and (
-        isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 0
-    ):
+    if episodes is not None and not is_whole_number(episodes, 0):
         raise ValueError(f"episodes must be None or an integer >= 0, got {episodes!r}")
     hyperparameters = dict(hyperparameters or {})
     stray = sorted(set(hyperparameters) - set(agents))

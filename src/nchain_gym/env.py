@@ -23,6 +23,15 @@ ENV_DRAW_BLOCK = 1024
 call per block instead of one per step) and used from the end of each block."""
 
 
+def is_whole_number(value: Any, low: int) -> bool:
+    """True for an ``int`` or NumPy integer (not a ``bool``) that is at least ``low``."""
+    return (
+        isinstance(value, (int, np.integer))
+        and not isinstance(value, (bool, np.bool_))
+        and value >= low
+    )
+
+
 def validate_params(
     n: int, slip: float, small: float, large: float
 ) -> tuple[int, float, float, float]:
@@ -31,7 +40,7 @@ def validate_params(
     Raises:
         ValueError: naming the bad value and what is allowed.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+    if not is_whole_number(n, 2):
         raise ValueError(f"n must be an integer >= 2 (the chain length), got {n!r}")
     try:
         slip_f = float(slip)

@@ -9,7 +9,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from nchain_gym.env import outcome_table, validate_params
+from nchain_gym.env import is_whole_number, outcome_table, validate_params
 
 # Rows of raw 64-bit draws taken from ``np_random`` per Generator call.
 _DRAW_ROWS = 64
@@ -47,17 +47,9 @@ class NChainVectorEnv(VectorEnv):
         max_episode_steps: int | None = 1000,
         render_mode: str | None = None,
     ) -> None:
-        if (
-            isinstance(num_envs, bool)
-            or not isinstance(num_envs, (int, np.integer))
-            or num_envs < 1
-        ):
+        if not is_whole_number(num_envs, 1):
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, (int, np.integer))
-            or max_episode_steps < 1
-        ):
+        if max_episode_steps is not None and not is_whole_number(max_episode_steps, 1):
             raise ValueError(
                 f"max_episode_steps must be None or an integer >= 1, got {max_episode_steps!r}"
             )

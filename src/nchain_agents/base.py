@@ -136,8 +136,8 @@ class Agent:
         """Check the env's spaces against this agent's; returns ``(n_states, n_actions)``."""
         n_states = discrete_size(env.observation_space, "observation")
         n_actions = discrete_size(env.action_space, "action")
-        if self.n_states is not None and (self.n_states, self.n_actions) != (n_states, n_actions):
-            self._bind_spaces(n_states, n_actions)  # raises the mismatch error
+        if self.is_trained:
+            self._bind_spaces(n_states, n_actions)  # no-op if equal, else SpaceMismatchError
         return n_states, n_actions
 
     # -- the API ----------------------------------------------------------------------

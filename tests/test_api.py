@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from helpers import write_distribution
+from helpers import child_venv, run_checked, write_distribution
 from nchain_agents import (
     HyperparameterError,
     NotTrainedError,
@@ -101,7 +100,7 @@ def test_runs_on_frozenlake():
 
 
 def test_evaluate_helper():
-    agent = load_agent("random", seed=0).learn(short_env(), episodes=1)
+    agent = load_agent("q-table", seed=0).learn(short_env(), episodes=1)
     result = evaluate(agent, short_env(), n_episodes=4, seed=3)
     assert result.returns.shape == (4,)
     assert (result.lengths == 50).all()
@@ -151,25 +150,14 @@ def test_example_plugin_through_its_entry_point(fake_site, monkeypatch):
 
 @pytest.mark.slow
 def test_example_plugin_installs_and_lists(tmp_path):
-    """pip-install examples/plugin into a venv: its agent appears and trains."""
+    """pip-install nchain-rl and examples/plugin into a venv: the agent appears and trains."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    subprocess.run(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            str(ROOT / "examples" / "plugin"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    python = str(child_venv(venv))
+    run_checked(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         str(ROOT), str(ROOT / "examples" / "plugin")],
+        cwd=tmp_path,
+    )  # fmt: skip
     code = (
         "import gymnasium as gym, nchain_agents as na\n"
         "row = [r for r in na.list_agents() if r.name == 'expected-sarsa'][0]\n"
@@ -178,8 +166,31 @@ def test_example_plugin_installs_and_lists(tmp_path):
         "a.save('s.zip'); print(type(na.load('s.zip')).__name__)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NCHAIN_AGENTS_PLUGINS"}
-    out = subprocess.run(
-        [python, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_checked([python, "-c", code], cwd=tmp_path, env=env)
     assert out.stdout.split() == ["nchain-sarsa", "0.1.0", "ExpectedSarsaAgent"]
+
+
+def test_random_baseline_is_random_in_every_mode():
+    """The floor must not play the optimal policy when evaluated greedily.
+
+    A uniform policy on NChain-v0 is a Markov chain with the two actions' transition
+    rows averaged; its exact expected 1000-step total is computed below (about 1313).
+    Per game the total has a standard deviation of about 75 (measured over 300 games),
+    so the mean of 20 games lies within 5 * 75 / sqrt(20) = 84 of it; always-FORWARD,
+    what an argmax of the zero table plays, earns 3663.7.
+    """
+    from nchain_gym import NChainEnv
+    from nchain_gym.solver import model_arrays
+
+    agent = load_agent("random", seed=0).learn(short_env(), episodes=1)
+    actions = agent.predict(np.zeros(200, dtype=np.int64), deterministic=True)[0]
+    assert set(actions.tolist()) == {0, 1}
+    T, R = model_arrays(NChainEnv().P)
+    T_uniform, R_uniform = T.mean(axis=1), R.mean(axis=1)
+    value = np.zeros(5)
+    for _ in range(1000):
+        value = R_uniform + T_uniform @ value
+    expected = value[0]
+    assert 1250 < expected < 1380
+    games = evaluate(agent, gym.make("NChain-v0"), n_episodes=20, seed=5, deterministic=True)
+    assert abs(games.mean - expected) <= 84

@@ -25,7 +25,8 @@ PARAMS = [
 @pytest.mark.parametrize("kwargs", PARAMS)
 def test_check_env_passes(kwargs):
     check_env(gym.make("NChain-v0", **kwargs).unwrapped, skip_render_check=False)
-    check_env(gym.make("NChain-v0", render_mode="ansi", **kwargs).unwrapped)
+    for mode in ("ansi", "rgb_array"):
+        check_env(gym.make("NChain-v0", render_mode=mode, **kwargs).unwrapped)
 
 
 def test_gym_make_three_ways():
@@ -193,3 +194,69 @@ def test_docstring_numbers_are_true():
     assert q0 in doc
     ret = nchain_gym.policy_return(NChainEnv(), [FORWARD] * 5, horizon=1000)
     assert f"{ret:.1f} in expectation" in doc
+
+
+def test_render_rgb_array_shows_position_action_and_slip():
+    from nchain_gym.rendering import ACTED, AGENT, SLIPPED, picture_shape
+
+    env = NChainEnv(n=4, slip=0.0, render_mode="rgb_array")
+    assert "rgb_array" in env.metadata["render_modes"] and env.metadata["render_fps"] > 0
+    env.reset(seed=0)
+    start = env.render()
+    assert start.dtype == np.uint8 and start.shape == picture_shape(4)
+
+    def agent_columns(image):
+        return np.unique(np.nonzero((image == AGENT).all(axis=2))[1])
+
+    def colour_count(image, colour):
+        return int((image == colour).all(axis=2).sum())
+
+    assert colour_count(start, ACTED) == colour_count(start, SLIPPED) == 0  # no action yet
+    env.step(FORWARD)
+    moved = env.render()
+    assert agent_columns(moved).min() > agent_columns(start).max()  # the disc moved right
+    assert colour_count(moved, ACTED) > 0 and colour_count(moved, SLIPPED) == 0
+
+    def arrow_points_right(image, colour):
+        # The arrow's tallest column is the base of its head, on the side it points to.
+        mask = (image == colour).all(axis=2)
+        columns = np.nonzero(mask.any(axis=0))[0]
+        tallest = int(mask.sum(axis=0).argmax())
+        return tallest > (columns.min() + columns.max()) / 2
+
+    assert arrow_points_right(moved, ACTED)
+    env.step(BACKWARD)
+    back = env.render()
+    assert not arrow_points_right(back, ACTED)
+
+    slippery = NChainEnv(n=3, slip=1.0, render_mode="rgb_array")
+    slippery.reset(seed=0)
+    slippery.step(BACKWARD)  # always slips: FORWARD is carried out
+    picture = slippery.render()
+    assert colour_count(picture, SLIPPED) > 0 and colour_count(picture, ACTED) == 0
+    assert arrow_points_right(picture, SLIPPED)
+
+
+@pytest.mark.parametrize("n", [2, 5, 60, 400, 100_000])
+def test_chains_of_any_length_render_at_a_bounded_width(n):
+    from nchain_gym.rendering import AGENT, MAX_WIDTH
+
+    env = NChainEnv(n=n, slip=0.0, render_mode="rgb_array")
+    env.reset(seed=0)
+    image = env.render()
+    assert image.shape[1] <= MAX_WIDTH
+    assert (image == AGENT).all(axis=2).any()  # the agent is always visible
+
+
+def test_stable_baselines3_make_vec_env():
+    """SB3's make_vec_env asks for render_mode="rgb_array"; its vec env must step and render."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("NChain-v0", n_envs=2, seed=0)
+    obs = venv.reset()
+    assert obs.shape == (2,) and (obs == 0).all()
+    obs, rewards, _dones, _infos = venv.step(np.array([FORWARD, FORWARD]))
+    assert obs.shape == (2,) and rewards.shape == (2,)
+    frames = venv.get_images()
+    assert len(frames) == 2 and frames[0].ndim == 3 and frames[0].dtype == np.uint8
+    venv.close()

@@ -249,3 +249,72 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.zip"]
     assert len(load(path).history) == 2
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_new_files_respect_the_umask(tmp_path, umask, mode):
+    import os
+
+    from nchain_agents.files import atomic_write
+
+    agent = load_agent("random", seed=0).learn(short_env(), episodes=1)
+    old = os.umask(umask)
+    try:
+        saved = agent.save(tmp_path / "a.zip")
+        text = atomic_write(tmp_path / "b.json", lambda handle: handle.write(b"{}"))
+    finally:
+        os.umask(old)
+    assert saved.stat().st_mode & 0o777 == mode
+    assert text.stat().st_mode & 0o777 == mode
+
+
+def test_replaced_file_keeps_its_mode(tmp_path):
+    import os
+
+    path = tmp_path / "keep.zip"
+    load_agent("random", seed=0).learn(short_env(), episodes=1).save(path)
+    os.chmod(path, 0o640)
+    old = os.umask(0o077)
+    try:
+        load_agent("random", seed=1).learn(short_env(), episodes=2).save(path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert len(load(path).history) == 2
+
+
+def test_excluded_plugin_is_named_as_excluded(tmp_path, fake_site, monkeypatch):
+    """A file from an installed plugin that NCHAIN_AGENTS_PLUGINS leaves out says so."""
+    from helpers import write_distribution
+    from nchain_agents import registry as registry_module
+
+    write_distribution(
+        fake_site,
+        "nchain-excluded",
+        "1.0",
+        {"excluded": "nchain_excluded_plugin"},
+        {
+            "nchain_excluded_plugin.py": """
+                from dataclasses import dataclass
+                import nchain_agents
+                from nchain_agents.default_plugins.random_agent import RandomAgent
+
+                @dataclass(kw_only=True, eq=False)
+                class ExcludedAgent(RandomAgent):
+                    '''An agent from a plugin that may be filtered out.'''
+
+                @nchain_agents.hookimpl
+                def register_agents(register):
+                    register("excluded-agent", ExcludedAgent)
+            """
+        },
+    )
+    monkeypatch.setattr(registry_module, "_default", registry_module.Registry())
+    path = load_agent("excluded-agent", seed=0).learn(short_env(), 1).save(tmp_path / "x.zip")
+    monkeypatch.setenv("NCHAIN_AGENTS_PLUGINS", "none")
+    monkeypatch.setattr(registry_module, "_default", registry_module.Registry())
+    with pytest.raises(AgentFileError, match=r"nchain-excluded, which is installed but not loaded"):
+        load(path)
+    monkeypatch.delenv("NCHAIN_AGENTS_PLUGINS")
+    monkeypatch.setattr(registry_module, "_default", registry_module.Registry())
+    assert type(load(path)).__name__ == "ExcludedAgent"

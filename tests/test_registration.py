@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import child_venv, run_checked
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = (
     "import sys, gymnasium as gym\n"
@@ -69,13 +71,10 @@ def test_importing_gymnasium_submodule_first_also_registers(tmp_path):
 def test_regular_install_into_a_venv(tmp_path):
     """`pip install .` (not editable) ships the hook too: install into a fresh venv."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    python = str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
-    subprocess.run(
+    python = str(child_venv(venv))
+    run_checked(
         [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
+        cwd=tmp_path,
     )
     code = PROBE + (
         "import nchain_gym, _nchain_gym_autoregister as hook\n"

@@ -31,11 +31,40 @@ def test_result_shape_and_summary():
 
 
 def test_ties_go_to_the_earlier_agent():
-    # With zero training episodes every table is zero: all greedy games are
-    # always-FORWARD from the same game seed, so all totals tie within a trial.
-    result = small(episodes=0)
+    # With zero training episodes every table is zero, so every greedy game is
+    # always-FORWARD; with common random numbers all games of a trial meet the same
+    # slips, so all totals tie within a trial and the first agent wins them all.
+    result = small(episodes=0, common_random_numbers=True)
     assert (result.totals == result.totals[:, :1]).all()
     assert result.wins.tolist() == [6, 0, 0]
+
+
+def test_each_agent_meets_its_own_slips():
+    """The tutorial's games run one after another on one env: same policy, other slips.
+
+    Zero-episode agents all play always-FORWARD. Two independent 1000-step games of it
+    have totals with a standard deviation of about 150 (measured), so two games tie
+    exactly in well under 1 % of trials; over 20 trials, more than two trials with a
+    three-way tie would be a near-impossible event unless the slips were shared.
+    """
+    result = small(episodes=0, trials=20)
+    all_tied = (result.totals == result.totals[:, :1]).all(axis=1)
+    assert all_tied.sum() <= 2
+    # The first game is the trial's game env seeded once; the next ones continue its
+    # stream: replaying that by hand gives the same totals.
+    import gymnasium as gym
+
+    from nchain_agents import evaluate, load_agent
+    from nchain_agents.tournament import _trial_seeds
+
+    agent_seeds, game_seed = _trial_seeds(3, 20, 3)[0]
+    env = gym.make("NChain-v0")
+    agents = [load_agent(n, seed=s) for n, s in zip(result.agents, agent_seeds, strict=True)]
+    expected = []
+    for i, agent in enumerate(agents):
+        agent.learn(gym.make("NChain-v0"), 0)
+        expected.append(evaluate(agent, env, 1, seed=game_seed if i == 0 else None).mean)
+    assert result.totals[0].tolist() == expected
 
 
 def test_same_seed_same_result_any_workers():
@@ -60,6 +89,26 @@ def test_hyperparameters_per_agent():
     a = small(agents=["q-table"], hyperparameters={"q-table": {"update_rule": "tutorial"}})
     b = small(agents=["q-table"])
     np.testing.assert_array_equal(a.totals, b.totals)  # same decisions, same games
+
+
+@pytest.mark.slow
+def test_long_run_matches_the_tutorials_experiment():
+    """1,000 trials against the pooled reference (8,400 trials from three independent
+    implementations of the tutorial): shares 14.5 / 16.5 / 69.1 % (+-0.5), top-score
+    ties in about 0.25 % of trials.
+
+    Shares: 4 binomial standard deviations at n = 1000, 4 * sqrt(p (1 - p) / 1000) =
+    4.5 / 4.7 / 5.8 points, plus the reference's own 0.5. Ties: expected 2.5 in 1,000
+    trials; we allow at most 12 (Poisson(2.5): P(X >= 13) ~ 1e-6). Giving every agent
+    of a trial the same slips, the mistake this guards against, tied in 5.6 % of
+    trials: ~56 expected, so it cannot pass.
+    """
+    result = tournament(trials=1000, seed=2026, workers=2)
+    for share, p in zip(result.shares, (0.145, 0.165, 0.691), strict=True):
+        assert abs(share - p) <= 4 * np.sqrt(p * (1 - p) / 1000) + 0.005, result.shares
+    top = result.totals.max(axis=1, keepdims=True)
+    ties = int(((result.totals == top).sum(axis=1) > 1).sum())
+    assert ties <= 12, ties
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,17 @@ class Agent:
     def is_trained(self) -> bool:
         return self.n_states is not None
 
+    @classmethod
+    def prepare(cls) -> None:
+        """Import what this agent needs (once per process) before any training starts.
+
+        Tournaments and sweeps call it in the calling thread before their workers
+        start, so that heavy, not thread-safe imports (TensorFlow) never race;
+        ``learn`` calls it too. The default does nothing; it raises
+        :class:`~nchain_agents.errors.MissingExtraError` when an optional dependency
+        the agent needs is not installed.
+        """
+
     # -- spaces -----------------------------------------------------------------------
 
     def _bind_spaces(self, n_states: int, n_actions: int) -> None:
@@ -174,6 +185,7 @@ class Agent:
         if not is_whole_number(episodes, 0):
             raise HyperparameterError(f"episodes must be an integer >= 0, got {episodes!r}")
         episodes = int(episodes)
+        type(self).prepare()
         fused = self._fused_parameters(env, backend)
         self._bind_spaces(*self.check_env(env))
 

@@ -15,6 +15,7 @@ Ctrl-C cancels what is outstanding and shuts down a Ray that this call started.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -120,7 +121,8 @@ def _run_ray(fn, jobs, address, max_retries, on_result) -> list[Any]:
     started_here = False
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS") or None
-        options: dict[str, Any] = {"log_to_driver": False}
+        # Quiet by default: Ray's start-up warnings and info lines go to its log files.
+        options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
         if address is None:
             options["include_dashboard"] = False
         ray.init(address=address, **options)

@@ -18,9 +18,10 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from typing import Any
 
-from nchain_agents.errors import NChainAgentsError
+from nchain_agents.errors import MissingExtraError, NChainAgentsError
 
 QUIET_ENV_VAR = "NCHAIN_TF_LOGS"
 ADAM_BETA_1 = 0.9
@@ -33,59 +34,91 @@ class KerasBackendError(NChainAgentsError, RuntimeError):
     """Keras is set to a backend other than TensorFlow."""
 
 
+_IMPORT_LOCK = threading.Lock()
+_MODULES: tuple[Any, Any] | None = None
+KERAS_EXTRA_HINT = 'keras-dqn needs TensorFlow and Keras: pip install "nchain-rl[keras]"'
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence C++ start-up chatter (CUDA probing, oneDNN notes) on file descriptor 2.
 
     What was written is replayed if the block raises, so real errors still show.
+    Redirecting fd 2 is process-wide: callers hold ``_IMPORT_LOCK``, so two threads
+    never interleave their save/restore pairs, and ``finally`` always puts the
+    original descriptor back.
     """
     if os.environ.get(QUIET_ENV_VAR):
         yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            except BaseException:
+                os.dup2(saved, 2)
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
+                raise
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
-def import_tensorflow() -> tuple[Any, Any]:
-    """Import TensorFlow and Keras quietly; check Keras runs on TensorFlow.
-
-    Returns:
-        ``(tf, keras)``.
-    """
+def _check_backend_variable() -> None:
     wanted = os.environ.get("KERAS_BACKEND")
     if wanted is not None and wanted != "tensorflow":
         raise KerasBackendError(
             f"keras-dqn needs Keras on the TensorFlow backend, but KERAS_BACKEND={wanted!r}; "
             "unset it or set KERAS_BACKEND=tensorflow"
         )
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        with _quiet_stderr():
+
+
+def import_tensorflow() -> tuple[Any, Any]:
+    """Import TensorFlow and Keras once per process, quietly; check Keras runs on TensorFlow.
+
+    Thread-safe: the first caller imports while holding a lock, the others wait for
+    it (importing TensorFlow from two threads at once can deadlock or leave half-made
+    modules). Call it from the main thread before starting workers to pay the cost
+    up front (:meth:`KerasDQNAgent.prepare` does).
+
+    Returns:
+        ``(tf, keras)``.
+
+    Raises:
+        MissingExtraError: TensorFlow or Keras is not installed (names the extra).
+        KerasBackendError: Keras is set to another backend.
+    """
+    global _MODULES
+    if _MODULES is not None:
+        return _MODULES
+    with _IMPORT_LOCK:
+        if _MODULES is not None:
+            return _MODULES
+        _check_backend_variable()
+        try:
+            if "tensorflow" not in sys.modules:
+                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+                with _quiet_stderr():
+                    import tensorflow as tf
+
+                    tf.config.list_physical_devices()  # device probing happens here, quietly
+                    tf.constant(0.0) + 1.0
+            import keras
             import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device probing happens here, quietly
-            tf.constant(0.0) + 1.0
-    import keras
-    import tensorflow as tf
-
-    if keras.backend.backend() != "tensorflow":
-        raise KerasBackendError(
-            f"keras-dqn needs Keras on the TensorFlow backend, but Keras runs on "
-            f"{keras.backend.backend()!r} (see KERAS_BACKEND or ~/.keras/keras.json)"
-        )
-    return tf, keras
+        except ImportError as exc:
+            raise MissingExtraError(f"{KERAS_EXTRA_HINT} ({exc})") from None
+        if keras.backend.backend() != "tensorflow":
+            raise KerasBackendError(
+                f"keras-dqn needs Keras on the TensorFlow backend, but Keras runs on "
+                f"{keras.backend.backend()!r} (see KERAS_BACKEND or ~/.keras/keras.json)"
+            )
+        _MODULES = (tf, keras)
+    return _MODULES
 
 
 def build_model(n_states: int, n_actions: int, hidden_units: int, seed: int) -> Any:

@@ -19,7 +19,9 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +29,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from nchain_agents.errors import AgentFileError, HyperparameterError, UnknownAgentError
+from nchain_agents.errors import (
+    AgentFileError,
+    HyperparameterError,
+    MissingExtraError,
+    UnknownAgentError,
+)
 
 if TYPE_CHECKING:
     from nchain_agents.base import Agent
@@ -49,17 +56,46 @@ def _fail(path: Path, problem: str) -> AgentFileError:
 # -- saving ---------------------------------------------------------------------------
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # the portable way sets it and sets it back
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path) -> int:
+    """The mode the written file gets: the replaced file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Write a file through ``write(handle)`` so that readers see the old or the new file.
 
     The data goes to a temporary file in the same directory, is flushed to disk and
     renamed over ``path``; on any error (or Ctrl-C) the temporary file is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. A new file gets the mode ``open()`` would give it
+    (0666 less the umask); a replaced file keeps its mode.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _target_mode(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -205,6 +241,15 @@ def _resolve_class(manifest: dict, path: Path) -> type[Agent]:
         dist = manifest.get("distribution")
         version = manifest.get("distribution_version")
         source = " ".join(str(x) for x in (dist, version) if x) or "an unknown distribution"
+        if dist and dist in default_registry().excluded():
+            from nchain_agents.registry import PLUGINS_ENV_VAR
+
+            raise _fail(
+                path,
+                f"agent {name!r} comes from {dist}, which is installed but not loaded: "
+                f"{PLUGINS_ENV_VAR}={os.environ.get(PLUGINS_ENV_VAR, '')!r} excludes it "
+                f"(add {dist} to that list, or unset it)",
+            ) from None
         hint = f"; install the plugin that provides it: pip install {dist}" if dist else ""
         raise _fail(path, f"agent {name!r} (from {source}) is not installed{hint}") from None
 
@@ -349,7 +394,7 @@ def _restore_learned(
     agent._restore_arrays(state)
     try:
         agent._restore_files(files)
-    except AgentFileError:
+    except (AgentFileError, MissingExtraError):
         raise
     except Exception as exc:
         raise _fail(path, f"stored model cannot be loaded ({exc})") from None

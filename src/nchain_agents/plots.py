@@ -29,6 +29,16 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
+def _error_bars(values: np.ndarray, intervals: np.ndarray) -> np.ndarray:
+    """``yerr`` for ``errorbar``: distances to the interval ends, never negative.
+
+    A one-sided result (a share of exactly 0 or 1) gives an interval end that
+    floating point puts a hair on the wrong side of the value; matplotlib refuses
+    negative error bars, so they are clamped to 0.
+    """
+    return np.maximum(np.stack([values - intervals[:, 0], intervals[:, 1] - values]), 0.0)
+
+
 def _save(fig, path: str | Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -70,18 +80,14 @@ def plot_tournament(result: TournamentResult, path: str | Path) -> Path:
     shares = result.shares * 100
     ci = result.share_intervals() * 100
     left.bar(x, shares, color="tab:blue", alpha=0.8)
-    left.errorbar(
-        x, shares, yerr=[shares - ci[:, 0], ci[:, 1] - shares], fmt="none", ecolor="k", capsize=4
-    )
+    left.errorbar(x, shares, yerr=_error_bars(shares, ci), fmt="none", ecolor="k", capsize=4)
     left.set_xticks(x, names, rotation=15)
     left.set_ylabel("wins (% of trials)")
     left.set_title(f"wins over {result.trials} trials")
     means = result.mean_totals
     tci = result.total_intervals()
     right.bar(x, means, color="tab:orange", alpha=0.8)
-    right.errorbar(
-        x, means, yerr=[means - tci[:, 0], tci[:, 1] - means], fmt="none", ecolor="k", capsize=4
-    )
+    right.errorbar(x, means, yerr=_error_bars(means, tci), fmt="none", ecolor="k", capsize=4)
     if result.optimum is not None:
         right.axhline(
             result.optimum, color="tab:green", ls="--", lw=1, label=f"optimum {result.optimum:.1f}"
@@ -109,7 +115,7 @@ def plot_sweep(result: SweepResult, path: str | Path) -> Path:
         if row["status"] == "ok":
             low, high = row["mean_total_ci95"]
             means.append(row["mean_total"])
-            errors.append((row["mean_total"] - low, high - row["mean_total"]))
+            errors.append((max(row["mean_total"] - low, 0.0), max(high - row["mean_total"], 0.0)))
             colors.append("tab:blue")
         else:
             means.append(0.0)

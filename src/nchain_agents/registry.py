@@ -92,6 +92,11 @@ def _allowed(entry_point: metadata.EntryPoint) -> bool:
     return bool(names & wanted)
 
 
+def _distribution_name(entry_point: metadata.EntryPoint) -> str | None:
+    dist = getattr(entry_point, "dist", None)
+    return None if dist is None else dist.metadata["Name"]
+
+
 class Registry:
     """A pluggy plugin manager plus the agents its plugins registered.
 
@@ -107,6 +112,7 @@ class Registry:
         self.plugin_manager.add_hookspecs(hookspecs)
         self._agents: dict[str, AgentInfo] = {}
         self._broken: list[AgentInfo] = []
+        self._excluded: set[str] = set()
 
     # -- loading ----------------------------------------------------------------------
 
@@ -128,6 +134,8 @@ class Registry:
                 for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
                     if _allowed(entry_point):
                         self._load_entry_point(entry_point)
+                    else:
+                        self._excluded.add(_distribution_name(entry_point) or entry_point.name)
             self._loaded = True
 
     def _load_entry_point(self, entry_point: metadata.EntryPoint) -> None:
@@ -258,6 +266,11 @@ class Registry:
         raise UnknownAgentError(
             f"unknown agent {name!r}{hint} Available: {', '.join(available) or 'none'}"
         )
+
+    def excluded(self) -> set[str]:
+        """Distributions (or entry points) installed but not loaded per ``NCHAIN_AGENTS_PLUGINS``."""
+        self._ensure_loaded()
+        return set(self._excluded)
 
     def info_for_class(self, agent_class: type[Agent]) -> AgentInfo:
         self._ensure_loaded()

@@ -169,6 +169,9 @@ def sweep(
     from nchain_agents.distributed import JobFailure, run_jobs
 
     cells = expand(agents, grid, env_grid, seeds, trials, episodes, env_id)
+    if backend == "local":
+        for name in dict.fromkeys(agents):  # heavy imports once, before worker threads
+            default_registry().get(name).agent_class.prepare()
     rows: list[dict[str, Any] | None] = [None] * len(cells)
     done = 0
 

@@ -1,11 +1,18 @@
 """The tutorial's tournament: train several agents per trial, play one greedy game each.
 
-For each trial, every agent is trained from scratch (its own seed, its own env) and
-then plays one greedy game (one full episode with ``deterministic=True``) on a fresh
-env; the agent with the highest game total wins the trial, ties going to the agent
-listed first (``np.argmax``). Seeds come from ``numpy.random.SeedSequence(seed)``,
-one child per trial and one grandchild per agent, so a trial's result never depends
-on how many workers ran it or in which order.
+For each trial, every agent is trained from scratch (its own seed, its own env);
+then the trained agents play one greedy game each (one full episode with
+``deterministic=True``), one after another on one game env whose random stream runs
+on from game to game, exactly as the tutorial's ``test_methods`` plays them: each
+agent meets its own slips. The agent with the highest game total wins the trial,
+ties going to the agent listed first (``np.argmax``). Seeds come from
+``numpy.random.SeedSequence(seed)``, one child per trial and one grandchild per agent
+(plus one for the game env), so a trial's result never depends on how many workers
+ran it or in which order.
+
+``common_random_numbers=True`` is a different experiment: every agent's game
+restarts the game env from the same seed, so agents with the same policy meet the
+same slips and tie (and every tie goes to the earlier agent).
 """
 
 from __future__ import annotations
@@ -116,7 +123,7 @@ class TournamentResult:
 
 
 def _trial_seeds(seed: int | None, trials: int, n_agents: int) -> list[tuple[list[int], int]]:
-    """Per trial: one training seed per agent and one seed for the games."""
+    """Per trial: one training seed per agent and one seed for the trial's game env."""
     root = np.random.SeedSequence(seed)
     out = []
     for child in root.spawn(trials):
@@ -136,6 +143,7 @@ class TrialPlan:
     env_kwargs: dict[str, Any]
     hyperparameters: dict[str, dict[str, Any]]
     seeds: list[tuple[list[int], int]]
+    common_random_numbers: bool = False
 
 
 def run_trials(plan: TrialPlan, indices: Sequence[int]) -> list[list[float]]:
@@ -147,12 +155,17 @@ def run_trials(plan: TrialPlan, indices: Sequence[int]) -> list[list[float]]:
     rows = []
     for index in indices:
         agent_seeds, game_seed = plan.seeds[index]
-        totals = []
+        trained = []
         for name, agent_seed in zip(plan.agents, agent_seeds, strict=True):
             agent = load_agent(name, seed=agent_seed, **plan.hyperparameters.get(name, {}))
-            agent.learn(gym.make(plan.env_id, **plan.env_kwargs), plan.episodes)
-            env = gym.make(plan.env_id, **plan.env_kwargs)
-            totals.append(float(evaluate(agent, env, n_episodes=1, seed=game_seed).returns[0]))
+            trained.append(agent.learn(gym.make(plan.env_id, **plan.env_kwargs), plan.episodes))
+        # One game env per trial; its stream runs on from one agent's game to the next
+        # (only the first reset is seeded), unless every game restarts it (CRN).
+        game_env = gym.make(plan.env_id, **plan.env_kwargs)
+        totals = []
+        for i, agent in enumerate(trained):
+            seed = game_seed if i == 0 or plan.common_random_numbers else None
+            totals.append(float(evaluate(agent, game_env, n_episodes=1, seed=seed).returns[0]))
         rows.append(totals)
     return rows
 
@@ -174,6 +187,7 @@ def tournament(
     backend: str = "local",
     address: str | None = None,
     trials_per_task: int | None = None,
+    common_random_numbers: bool = False,
 ) -> TournamentResult:
     """Run the tutorial's tournament.
 
@@ -191,6 +205,11 @@ def tournament(
         address: Ray cluster address (default: ``RAY_ADDRESS`` or a local Ray).
         trials_per_task: trials batched into one job (default: 1 locally; on Ray,
             enough for about 32 tasks, so task overhead stays small).
+        common_random_numbers: ``False`` (default, the tutorial's experiment): the
+            games of a trial are played in turn on one env whose random stream runs
+            on, so each agent meets its own slips. ``True``: every game restarts from
+            the same seed, so agents of a trial meet the same slips, identical
+            policies tie, and ties go to the earlier agent (a different experiment).
 
     Agents with a fused NChain path use it automatically on the registered NChain-v0;
     the same seed gives the same result whatever the backend and ``workers``.
@@ -231,7 +250,11 @@ def tournament(
         env_kwargs,
         hyperparameters,
         _trial_seeds(seed, trials, len(agents)),
+        bool(common_random_numbers),
     )
+    if backend == "local":
+        for name in agents:  # heavy imports once, here, before worker threads start
+            registry.get(name).agent_class.prepare()
     size = trials_per_task or (1 if backend == "local" else max(1, math.ceil(trials / 32)))
     batches = [list(range(i, min(i + size, trials))) for i in range(0, trials, size)]
     done = 0

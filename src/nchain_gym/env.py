@@ -195,7 +195,10 @@ class NChainEnv(Env[int, int]):
     - ``slip``: probability of the action being flipped, in [0, 1]. Default 0.2.
     - ``small``: reward for BACKWARD, finite. Default 2.
     - ``large``: reward for FORWARD in the last state, finite. Default 10.
-    - ``render_mode``: ``None`` or ``"ansi"`` (a one-line picture of the chain).
+    - ``render_mode``: ``None``, ``"ansi"`` (a one-line text picture of the chain) or
+      ``"rgb_array"`` (an RGB ``uint8`` image: the chain, the agent on its state, and
+      an arrow for the last action carried out, green as chosen or red if it slipped;
+      for Stable-Baselines3's ``make_vec_env`` and Gymnasium's video recording).
 
     With the defaults and ``gamma=0.95`` the optimal policy is FORWARD everywhere,
     ``Q*(0) = [61.379, 60.578]``, and always-FORWARD earns 3663.7 in expectation
@@ -205,7 +208,7 @@ class NChainEnv(Env[int, int]):
     - v0: Gym's ``NChain-v0`` (Gym ≤ 0.21), ported to the Gymnasium 1.x API.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -232,6 +235,7 @@ class NChainEnv(Env[int, int]):
         ]
         self.state: int | None = None
         self.last_action: int | None = None
+        self.last_slipped = False
         self._slips: SlipStream | None = None
 
     def reset(
@@ -242,6 +246,7 @@ class NChainEnv(Env[int, int]):
             self._slips = SlipStream(self.np_random)
         self.state = 0
         self.last_action = None
+        self.last_slipped = False
         return 0, {}
 
     def step(self, action: int) -> tuple[int, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -256,15 +261,22 @@ class NChainEnv(Env[int, int]):
         taken = a ^ slipped
         self.state, reward = self._outcomes[state][taken]
         self.last_action = taken
+        self.last_slipped = slipped
         return self.state, reward, False, False, {"slipped": slipped, "taken_action": taken}
 
-    def render(self) -> str | None:
+    def render(self) -> Any:
         if self.render_mode is None:
             return None
+        if self.render_mode == "rgb_array":
+            from nchain_gym.rendering import draw_chain
+
+            return draw_chain(self.n, self.state, self.last_action, self.last_slipped)
         cells = [f"[{s}]" if s == self.state else f" {s} " for s in range(self.n)]
         line = "-".join(cells)
         if self.last_action is not None:
-            line += f"  ({ACTION_NAMES[self.last_action]})"
+            line += (
+                f"  ({ACTION_NAMES[self.last_action]}{', slipped' if self.last_slipped else ''})"
+            )
         return line + "\n"
 
 

@@ -6,6 +6,7 @@ import argparse
 import difflib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,24 @@ def _make_env(env_id: str, **kwargs: Any):
         raise UserError(f"cannot make env {env_id!r}: {exc}{hint}") from None
 
 
+def _write_outputs(writers: list[tuple[str, Callable[[], Any]]]) -> int:
+    """Run each output writer on its own, so that one failing never loses another.
+
+    Returns:
+        0 when all were written, else 1 (each failure is reported on stderr).
+    """
+    failed = 0
+    for target, write in writers:
+        try:
+            write()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            failed += 1
+            print(f"nchain: could not write {target}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _check_output(path: str | None, force: bool) -> None:
     if path and path != "-" and Path(path).exists() and not force:
         raise UserError(f"{path} exists; pass --force to replace it")
@@ -108,8 +127,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nchain_agents.progress import EpisodeProgress
 
     output = args.output or f"{args.agent}.zip"
-    _check_output(output, args.force)
+    if not Path(output).suffix:  # what agent.save() will write
+        output = str(Path(output).with_suffix(".zip"))
+    for target in (output, args.json, args.plot):
+        _check_output(target, args.force)
     agent = load_agent(args.agent, seed=args.seed, **_parse_settings(args.set))
+    type(agent).prepare()  # a missing extra is reported before any progress bar
     env = _make_env(args.env)
     episodes = agent.default_episodes if args.episodes is None else args.episodes
     bar = EpisodeProgress(episodes, label=args.agent)
@@ -117,8 +140,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         agent.learn(env, episodes, callback=bar.update, backend=args.backend)
     finally:
         bar.close()
-    saved = agent.save(output)
-
     gamma = float(getattr(agent, "gamma", 0.95))
     from nchain_gym import episode_optimum
 
@@ -129,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "agent": args.agent,
         "episodes": len(agent.history),
         "seed": args.seed,
-        "saved": str(saved),
+        "saved": output,
         "hyperparameters": agent.get_hyperparameters(),
         "q_values": q.tolist(),
         "greedy_policy": q.argmax(axis=1).tolist(),
@@ -137,20 +158,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         "optimal_policy": None if solution is None else solution.policy.tolist(),
         "last_mean_reward_per_step": float(curve[-1]) if len(curve) else None,
     }
+    saved: list[Path] = []
+    writers: list[tuple[str, Callable[[], Any]]] = [
+        (output, lambda: saved.append(agent.save(output)))
+    ]
     if args.plot:
         from nchain_agents.plots import plot_training
 
         level = optimum / horizon if optimum is not None and horizon else None
-        plot_training(
-            agent.history, args.plot, title=f"{args.agent} on {args.env}", optimal_level=level
-        )
+        writers.append(
+            (
+                args.plot,
+                lambda: plot_training(
+                    agent.history, args.plot, title=f"{args.agent} on {args.env}",
+                    optimal_level=level,
+                ),
+            )
+        )  # fmt: skip
     if args.json:
-        _emit_json(summary, args.json)
-        return 0
+        writers.append((args.json, lambda: _emit_json(summary, args.json)))
+    status = _write_outputs(writers)
+    if args.json == "-":
+        return status
     print_q_table(q, solution)
     out = console()
-    out.print(f"saved {saved}" + (f"; plot {args.plot}" if args.plot else ""), soft_wrap=True)
-    return 0
+    if saved:
+        out.print(
+            f"saved {saved[0]}" + (f"; plot {args.plot}" if args.plot else ""), soft_wrap=True
+        )
+    return status
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -220,16 +256,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
             backend=args.backend,
             address=args.address,
         )
+    writers: list[tuple[str, Callable[[], Any]]] = []
     if args.plot:
         from nchain_agents.plots import plot_tournament
 
-        plot_tournament(result, args.plot)
+        writers.append((args.plot, lambda: plot_tournament(result, args.plot)))
     if args.json:
-        _emit_json(result.to_dict(), args.json)
-        if args.json == "-":
-            return 0
-    print_tournament(result)
-    return 0
+        writers.append((args.json, lambda: _emit_json(result.to_dict(), args.json)))
+    status = _write_outputs(writers)
+    if args.json != "-":
+        print_tournament(result)
+    return status
 
 
 def _parse_grid(pairs: list[str], option: str) -> dict[str, list[Any]]:
@@ -310,15 +347,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             max_retries=args.retries,
             progress=on_cell,
         )
+    writers: list[tuple[str, Callable[[], Any]]] = []
     if args.plot:
         from nchain_agents.plots import plot_sweep
 
-        plot_sweep(result, args.plot)
+        writers.append((args.plot, lambda: plot_sweep(result, args.plot)))
     if args.json:
-        _emit_json(result.to_dict(), args.json)
+        writers.append((args.json, lambda: _emit_json(result.to_dict(), args.json)))
+    status = _write_outputs(writers)
     if args.json != "-":
         print_sweep(result)
-    return 1 if result.failed else 0
+    return 1 if result.failed or status else 0
 
 
 def cmd_solve(args: argparse.Namespace) -> int:

@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
-def console(stderr: bool = False):
+def console(stderr: bool = False, width: int | None = None):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+def escape(text: str) -> str:
+    """User or plugin text made safe to print through rich (no markup is read in it)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def print_q_table(q, solution) -> None:
@@ -63,32 +70,42 @@ def print_tournament(result) -> None:
     console().print(table)
 
 
-def cell_label(row: dict[str, Any]) -> str:
-    parts = [f"{k}={v}" for k, v in {**row["hyperparameters"], **row["env_kwargs"]}.items()]
-    return " ".join(parts) or "defaults"
+def _setting_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The hyperparameter and env keys that appear in any row, in first-seen order."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row["hyperparameters"]))
+        keys.update(dict.fromkeys(row["env_kwargs"]))
+    return list(keys)
 
 
-def print_sweep(result) -> None:
+def print_sweep(result, width: int | None = None) -> None:
+    """One row per cell; every swept setting gets its own column so that rows stay
+    distinguishable on a narrow terminal (cells fold, they are never cut)."""
     from rich.table import Table
 
-    table = Table(title=f"sweep: {len(result.rows)} cells, {len(result.failed)} failed")
-    for column in ("agent", "setting", "seed", "mean game total (95 % CI)", "of optimum"):
-        table.add_column(column, justify="left" if column in ("agent", "setting") else "right")
-    for row in result.rows:
+    rows = result.rows
+    keys = _setting_keys(rows)
+    table = Table(title=f"sweep: {len(rows)} cells, {len(result.failed)} failed")
+    table.add_column("agent", overflow="fold")
+    for key in keys:
+        table.add_column(key, overflow="fold")
+    table.add_column("seed", justify="right", overflow="fold")
+    table.add_column("mean game total (95 % CI)", justify="right", overflow="fold")
+    table.add_column("of optimum", justify="right", overflow="fold")
+    for row in rows:
+        settings = {**row["hyperparameters"], **row["env_kwargs"]}
+        cells = [escape(str(row["agent"]))]
+        cells += [escape(str(settings[k])) if k in settings else "-" for k in keys]
+        cells.append(str(row["seed"]))
         if row["status"] != "ok":
-            table.add_row(
-                row["agent"],
-                cell_label(row),
-                str(row["seed"]),
-                f"[red]failed: {row['error']}[/]",
-                "-",
-            )
-            continue
-        low, high = row["mean_total_ci95"]
-        share = row["fraction_of_optimum"]
-        table.add_row(
-            row["agent"], cell_label(row), str(row["seed"]),
-            f"{row['mean_total']:.1f} [{low:.1f}, {high:.1f}]",
-            "-" if share is None else f"{100 * share:.0f} %",
-        )  # fmt: skip
-    console().print(table)
+            cells += [f"[red]failed: {escape(str(row['error']))}[/]", "-"]
+        else:
+            low, high = row["mean_total_ci95"]
+            share = row["fraction_of_optimum"]
+            cells += [
+                f"{row['mean_total']:.1f} [{low:.1f}, {high:.1f}]",
+                "-" if share is None else f"{100 * share:.0f} %",
+            ]
+        table.add_row(*cells)
+    console(width=width).print(table)

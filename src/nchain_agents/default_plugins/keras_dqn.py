@@ -52,6 +52,11 @@ class KerasDQNAgent(Agent):
     default_episodes = 1000
     has_fused_path = True
 
+    @classmethod
+    def prepare(cls) -> None:
+        """Import TensorFlow and Keras (thread-safe, once); names the extra if missing."""
+        _graph().import_tensorflow()
+
     # -- state ------------------------------------------------------------------------
 
     def _setup(self) -> None:

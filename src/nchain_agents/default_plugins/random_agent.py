@@ -21,8 +21,9 @@ class RandomAgent(Agent):
     """Uniform-random actions: the floor every learner should beat.
 
     It learns nothing; ``learn`` only records the returns of random play, and its
-    value table is all zeros. ``predict`` is random unless ``deterministic=True``,
-    which always picks action 0 (``argmax`` of a zero row).
+    value table is all zeros. ``predict`` draws a uniformly random action in every
+    mode, ``deterministic=True`` included: a baseline that turned greedy on its zero
+    table would always play action 0, which on NChain-v0 is the optimal policy.
     """
 
     default_episodes = 10
@@ -45,8 +46,6 @@ class RandomAgent(Agent):
                 break
 
     def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
-        if deterministic:
-            return self._table[observations].argmax(axis=1)
         return self._rng.integers(self.n_actions, size=observations.shape)
 
     def q_values(self) -> np.ndarray:

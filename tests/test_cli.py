@@ -197,3 +197,63 @@ def test_console_script_and_light_start_up(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_one_sided_tournament_plots_and_keeps_its_json(capsys, tmp_path):
+    """eps-greedy wins every trial against random: a share of exactly 1 plots fine."""
+    png, js = tmp_path / "x.png", tmp_path / "x.json"
+    code, _out, err = run(
+        capsys, "compare", "random", "eps-greedy-q-table", "--trials", "5",
+        "--plot", str(png), "--json", str(js),
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(js.read_text())
+    assert [row["wins"] for row in data["results"]] == [0, 5]
+    assert read_png_shape(png)[:2] == (450, 1000)
+
+
+def test_a_failing_output_loses_no_other_and_exits_1(capsys, tmp_path, monkeypatch):
+    """An internal error while plotting is a bug, not bad input: the JSON and the table
+    still come out, the failure is reported, and the exit status is 1 (not 2)."""
+    import nchain_agents.plots
+
+    def broken_plot(*args, **kwargs):
+        raise RuntimeError("matplotlib fell over")
+
+    monkeypatch.setattr(nchain_agents.plots, "plot_tournament", broken_plot)
+    js = tmp_path / "kept.json"
+    code, out, err = run(
+        capsys, "compare", "--trials", "2", "--episodes", "2", "--plot", str(tmp_path / "p.png"),
+        "--json", str(js),
+    )  # fmt: skip
+    assert code == 1
+    assert json.loads(js.read_text())["trials"] == 2
+    assert "tournament: 2 trials" in out
+    assert "could not write" in err and "matplotlib fell over" in err
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_sweep_rows_stay_distinguishable_at_80_columns(capsys):
+    from nchain_agents import sweep
+    from nchain_agents.cli.render import print_sweep
+
+    result = sweep(
+        ["q-table", "eps-greedy-q-table"], grid={"learning_rate": [0.5, 0.8]},
+        env_grid={"slip": [0.1, 0.2]}, trials=1, episodes=1,
+    )  # fmt: skip
+    capsys.readouterr()
+    print_sweep(result, width=80)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out  # nothing cut
+    body = [line for line in out.splitlines() if line.startswith("│")]
+    # Every cell's row shows its learning rate and slip in full (names may fold onto a
+    # second line; values never do), so the 8 rows are the 8 combinations.
+    settings = []
+    for line in body:
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        if cells[1]:
+            settings.append((cells[1], cells[2]))
+    assert sorted(settings) == sorted(
+        (lr, slip) for lr in ("0.5", "0.8") for slip in ("0.1", "0.2") for _ in range(2)
+    )

@@ -161,3 +161,21 @@ def test_missing_ray_names_the_extra(capsys, monkeypatch):
     _, err = capsys.readouterr()
     assert code == 2
     assert 'pip install "nchain-rl[ray]"' in err
+
+
+@pytest.mark.slow
+def test_ray_is_quiet_by_default(tmp_path):
+    """A local Ray started for a command prints no warning or info lines of its own."""
+    import subprocess
+
+    code = (
+        "import sys\nfrom nchain_agents.cli import main\n"
+        "sys.exit(main(['compare', '--backend', 'ray', '--trials', '2', '--episodes', '1',"
+        " '--json', 'out.json']))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    noise = [line for line in out.stderr.splitlines() if " WARNING " in line or " INFO " in line]
+    assert noise == [], out.stderr

@@ -318,3 +318,25 @@ def test_excluded_plugin_is_named_as_excluded(tmp_path, fake_site, monkeypatch):
     monkeypatch.delenv("NCHAIN_AGENTS_PLUGINS")
     monkeypatch.setattr(registry_module, "_default", registry_module.Registry())
     assert type(load(path)).__name__ == "ExcludedAgent"
+
+
+def test_devices_and_pipes_are_written_into_not_replaced(tmp_path):
+    import os
+    import stat
+    import threading
+
+    from nchain_agents.files import atomic_write
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    atomic_write(fifo, lambda handle: handle.write(b"through the pipe"))
+    reader.join(timeout=10)
+    assert received == [b"through the pipe"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still a pipe, not a file renamed over it
+    atomic_write("/dev/null", lambda handle: handle.write(b"gone"))
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        atomic_write(tmp_path, lambda handle: handle.write(b"x"))

@@ -187,3 +187,108 @@ def test_learns_q_star_with_the_default_budget():
         all_forward = (q.argmax(axis=1) == FORWARD).all()
         good += bool(all_forward and np.max(np.abs(q - q_star) / q_star) <= 0.08)
     assert good >= 4
+
+
+TWO_WORKERS = """
+import json, os, sys, threading
+import gymnasium as gym
+import nchain_gym
+from nchain_agents import load_agent, tournament
+
+mode = sys.argv[1]
+if mode == "tournament":
+    # The README's own case: a tabular agent and keras-dqn on two worker threads.
+    result = tournament(["q-table", "keras-dqn"], trials=2, episodes=2, workers=2,
+                        env_kwargs={"max_episode_steps": 30})
+    out = result.totals.shape
+else:
+    # No tournament to import TensorFlow up front: two threads start keras-dqn at once.
+    barrier, errors = threading.Barrier(2), []
+    def train(seed):
+        barrier.wait()
+        try:
+            load_agent("keras-dqn", seed=seed).learn(gym.make("NChain-v0", max_episode_steps=30), 2)
+        except BaseException as exc:
+            errors.append(repr(exc))
+    threads = [threading.Thread(target=train, args=(s,)) for s in (0, 1)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    out = errors
+os.write(2, b"stderr still reaches the terminal\\n")
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["tournament", "threads"])
+def test_keras_dqn_with_two_workers_repeatedly(mode, tmp_path):
+    """Importing TensorFlow from two threads at once used to deadlock or half-import,
+    and the fd-2 redirection around it could leave stderr on a deleted file. The race
+    is at the first import, so each run is a fresh process; 4 runs per mode (it failed
+    about half the time before the fix)."""
+    env = {k: v for k, v in os.environ.items() if k != "NCHAIN_TF_LOGS"}
+    for _ in range(4):
+        out = subprocess.run(
+            [sys.executable, "-c", TWO_WORKERS, mode],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "stderr still reaches the terminal" in out.stderr
+        assert out.stdout.strip() == ("[2, 2]" if mode == "tournament" else "[]")
+
+
+def test_import_leaves_stderr_in_place():
+    """After the quiet import (done or not), fd 2 is the process's own stderr again."""
+    from nchain_agents.dqn_graph import _quiet_stderr
+
+    before = os.fstat(2)
+    with _quiet_stderr():
+        pass
+    with pytest.raises(RuntimeError), _quiet_stderr():
+        raise RuntimeError("replayed")
+    after = os.fstat(2)
+    assert (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)
+
+
+MISSING_TF = """
+import sys
+sys.modules["tensorflow"] = None  # what an install without the keras extra looks like
+sys.modules["keras"] = None
+import gymnasium as gym
+import nchain_gym
+from nchain_agents import list_agents, load_agent
+from nchain_agents.errors import MissingExtraError
+assert "keras-dqn" in [row.name for row in list_agents() if row.ok]
+agent = load_agent("keras-dqn", seed=0)   # the class is there; using it needs the extra
+try:
+    agent.learn(gym.make("NChain-v0", max_episode_steps=5), 1)
+except MissingExtraError as exc:
+    print(exc)
+print(agent.is_trained)
+load_agent("q-table", seed=0).learn(gym.make("NChain-v0", max_episode_steps=5), 1)
+print("tabular fine")
+"""
+
+
+def test_without_the_keras_extra(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-c", MISSING_TF], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    first, trained, tabular = out.stdout.splitlines()
+    assert first.startswith('keras-dqn needs TensorFlow and Keras: pip install "nchain-rl[keras]"')
+    assert trained == "False"
+    assert tabular == "tabular fine"
+    cli = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+         "from nchain_agents.cli import main; sys.exit(main(['train', 'keras-dqn']))"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert cli.returncode == 2
+    lines = cli.stderr.strip().splitlines()
+    assert len(lines) == 1, cli.stderr
+    assert lines[0].startswith(
+        'nchain train: error: keras-dqn needs TensorFlow and Keras: pip install "nchain-rl[keras]"'
+    )
+    assert not (tmp_path / "keras-dqn.zip").exists()

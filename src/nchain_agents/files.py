@@ -88,9 +88,24 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     The data goes to a temporary file in the same directory, is flushed to disk and
     renamed over ``path``; on any error (or Ctrl-C) the temporary file is removed and
     ``path`` is left as it was. A new file gets the mode ``open()`` would give it
-    (0666 less the umask); a replaced file keeps its mode.
+    (0666 less the umask); a replaced file keeps its mode. A path that is a device or
+    a pipe (``/dev/stdout``, ``/dev/null``) is written into directly, never replaced.
     """
     path = Path(path)
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        # A device or a pipe (/dev/null, /dev/stdout, a FIFO): write into it as it is;
+        # renaming a file over it would replace the device itself.
+        with open(path, "wb") as handle:
+            write(handle)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _target_mode(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

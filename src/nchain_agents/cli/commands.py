@@ -82,7 +82,7 @@ def _write_outputs(writers: list[tuple[str, Callable[[], Any]]]) -> int:
 
 
 def _check_output(path: str | None, force: bool) -> None:
-    if path and path != "-" and Path(path).exists() and not force:
+    if path and path != "-" and Path(path).is_file() and not force:
         raise UserError(f"{path} exists; pass --force to replace it")
 
 

@@ -19,7 +19,9 @@ PLUGIN_DIR = Path(__file__).parent / "plugins"
 @pytest.fixture(scope="module")
 def test_agents():
     """The failing test agents, in this process and (by entry point) in Ray's workers."""
-    import nchain_test_agents  # noqa: F401  (found through PYTHONPATH set below)
+    if str(PLUGIN_DIR) not in sys.path:
+        sys.path.insert(0, str(PLUGIN_DIR))
+    import nchain_test_agents  # noqa: F401
 
     registry = default_registry()
     registry.add_plugin(sys.modules["nchain_test_agents"], name="test-agents", distribution="tests")
@@ -110,11 +112,26 @@ def test_ray_survives_a_killed_worker(local_ray, test_agents, tmp_path):
     assert [row["status"] for row in result.rows] == ["ok"]
 
 
-def test_local_sweep_reports_failures_and_continues():
-    result = sweep(["q-table"], env_grid={"slip": [0.2, 1.5]}, trials=2, episodes=2, max_retries=1)
+def test_local_sweep_reports_failures_and_continues(test_agents):
+    result = sweep(
+        ["failing-agent"], grid={"fail": [False, True]}, trials=2, episodes=2, max_retries=1
+    )
     assert [row["status"] for row in result.rows] == ["ok", "failed"]
-    assert "slip must be a probability in [0, 1], got 1.5" in result.rows[1]["error"]
+    assert "deliberate failure in learn()" in result.rows[1]["error"]
     assert result.rows[1]["attempts"] == 2
+
+
+def test_bad_cell_values_are_refused_before_the_sweep_starts():
+    from nchain_agents import HyperparameterError, InvalidArgumentError
+
+    with pytest.raises(
+        InvalidArgumentError, match=r"slip must be a probability in \[0, 1\], got 1.5"
+    ):
+        sweep(["q-table"], env_grid={"slip": [0.2, 1.5]}, trials=2, episodes=2)
+    with pytest.raises(HyperparameterError, match="learning_rate must be float, got 'abc'"):
+        sweep(["q-table"], grid={"learning_rate": [0.5, "abc"]}, trials=2, episodes=2)
+    with pytest.raises(InvalidArgumentError, match="n must be an integer >= 2"):
+        sweep(["q-table"], env_grid={"n": [1]}, trials=2, episodes=2)
 
 
 def test_sweep_rejects_unknown_grid_names():
@@ -137,19 +154,15 @@ def test_cli_sweep_json_config_and_exit_code(capsys, tmp_path):
         == sweep(["q-table"], env_grid={"slip": [0.1, 0.2]}, seeds=[4], trials=2, episodes=3).rows
     )
     code = main(
-        [
-            "sweep",
-            "q-table",
-            "--env-grid",
-            "slip=0.2,7",
-            "--trials",
-            "1",
-            "--episodes",
-            "1",
-            "--retries",
-            "0",
-        ]
+        ["sweep", "q-table", "--env-grid", "slip=0.2,7", "--trials", "1", "--episodes", "1"]
     )
+    _, err = capsys.readouterr()
+    assert code == 2  # bad input, refused before any cell ran
+    assert "slip must be a probability in [0, 1], got 7" in err
+
+
+def test_cli_sweep_exits_1_when_a_cell_fails(capsys, test_agents):
+    code = main(["sweep", "failing-agent", "--trials", "1", "--episodes", "1", "--retries", "0"])
     out, _ = capsys.readouterr()
     assert code == 1
     assert "1 failed" in out

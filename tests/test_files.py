@@ -203,7 +203,7 @@ def test_wrong_array_shape(tmp_path):
     [
         (lambda m: m | {"format": "something-else"}, "not an nchain agent file"),
         (lambda m: m | {"hyperparameters": {"nope": 1}}, "hyperparameters do not fit"),
-        (lambda m: m | {"seed": "abc"}, "'seed' must be an integer"),
+        (lambda m: m | {"seed": "abc"}, "'seed' must be a non-negative integer"),
         (lambda m: m | {"arrays": []}, "'arrays' is missing or not a dict"),
     ],
 )

@@ -58,7 +58,7 @@ def test_policy_return_small_horizon_by_hand():
     [
         ({"policy": [0, 0]}, "one action in 0..1 per state"),
         ({"policy": [0, 0, 0, 0, 2]}, "one action"),
-        ({"horizon": -1}, "horizon must be >= 0"),
+        ({"horizon": -1}, "horizon must be an integer >= 0, got -1"),
     ],
 )
 def test_policy_return_bad_input(kwargs, pattern):
@@ -69,3 +69,60 @@ def test_policy_return_bad_input(kwargs, pattern):
 def test_solve_bad_gamma():
     with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\).*1.0"):
         solve(NChainEnv(), gamma=1.0)
+
+
+def brute_force_return(env, policy, horizon, start=0):
+    """The T-step return by plain iteration over the dense model (small models only)."""
+    T, R = model_arrays(env.P)
+    states = np.arange(T.shape[0])
+    T_pi, R_pi = T[states, policy], R[states, policy]
+    value = np.zeros(T.shape[0])
+    for _ in range(horizon):
+        value = R_pi + T_pi @ value
+    return value[start]
+
+
+@pytest.mark.parametrize("slip", [0.0, 0.05, 0.2, 0.5, 1.0])
+@pytest.mark.parametrize("policy", [[0] * 6, [1] * 6, [0, 0, 1, 0, 0, 0], [0, 1, 0, 1, 0, 1]])
+def test_long_horizons_are_extrapolated_exactly(slip, policy):
+    """Deterministic chains (slip 0 or 1) follow their cycle; stochastic ones extrapolate
+    once the per-step increase settles. Both must equal plain iteration."""
+    env = NChainEnv(n=6, slip=slip, small=2, large=10)
+    for horizon in (0, 1, 7, 500, 3000):
+        expected = brute_force_return(env, policy, horizon)
+        assert policy_return(env, policy, horizon=horizon) == pytest.approx(expected, rel=1e-10)
+
+
+def test_huge_horizon_is_cheap():
+    import time
+
+    start = time.perf_counter()
+    value = policy_return(NChainEnv(), [FORWARD] * 5, horizon=100_000_000)
+    assert time.perf_counter() - start < 5
+    # By plain iteration: the return after 20,000 steps and the gain per step after mixing.
+    v10k = brute_force_return(NChainEnv(), [FORWARD] * 5, 10_000)
+    v20k = brute_force_return(NChainEnv(), [FORWARD] * 5, 20_000)
+    gain = (v20k - v10k) / 10_000
+    assert value == pytest.approx(v20k + (100_000_000 - 20_000) * gain, rel=1e-9)
+
+
+def test_long_chain_solves_in_seconds_and_little_memory():
+    """n = 100,000: the dense model needed 80 GB (T is n x 2 x n floats); the sparse one
+    needs a few MB. The subprocess runs under a 1.5 GB address-space limit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, time\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))\n"
+        "from nchain_gym import NChainEnv, solve, policy_return\n"
+        "start = time.perf_counter()\n"
+        "env = NChainEnv(n=100_000)\n"
+        "solution = solve(env)\n"
+        "ret = policy_return(env, solution.policy, horizon=1000)\n"
+        "print(time.perf_counter() - start, solution.policy[:3].tolist(), ret)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    seconds, *_ = out.stdout.split()
+    assert float(seconds) < 20

@@ -118,7 +118,7 @@ def test_long_run_matches_the_tutorials_experiment():
         ({"agents": []}, ValueError, "at least one agent"),
         ({"agents": ["q-table", "q-table"]}, ValueError, "once"),
         ({"trials": 0}, ValueError, "trials must be an integer >= 1, got 0"),
-        ({"workers": 0}, ValueError, "workers must be an integer >= 1, got 0"),
+        ({"workers": 0}, ValueError, "workers must be an integer from 1 to 64, got 0"),
         ({"episodes": -1}, ValueError, "episodes must be None or an integer >= 0, got -1"),
         ({"hyperparameters": {"keras": {}}}, ValueError, "not in the tournament"),
     ],

@@ -104,8 +104,12 @@ class Agent:
 
     @classmethod
     def summary(cls) -> str:
-        """The first line of the class docstring."""
-        return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+        """The first non-blank line of the class docstring (the class name if there is none)."""
+        doc = cls.__doc__ if isinstance(cls.__doc__, str) else ""
+        for line in doc.splitlines():
+            if line.strip():
+                return line.strip()
+        return cls.__name__
 
     def get_hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters this agent was built with (``seed`` excluded)."""
@@ -133,6 +137,11 @@ class Agent:
     # -- spaces -----------------------------------------------------------------------
 
     def _bind_spaces(self, n_states: int, n_actions: int) -> None:
+        from nchain_agents.limits import space_problem
+
+        problem = space_problem(n_states, n_actions)
+        if problem is not None:
+            raise SpaceMismatchError(f"the env's spaces are too large: {problem}")
         if self.n_states is None:
             self.n_states, self.n_actions = n_states, n_actions
             self._setup()
@@ -145,8 +154,13 @@ class Agent:
 
     def check_env(self, env: gym.Env) -> tuple[int, int]:
         """Check the env's spaces against this agent's; returns ``(n_states, n_actions)``."""
+        from nchain_agents.limits import space_problem
+
         n_states = discrete_size(env.observation_space, "observation")
         n_actions = discrete_size(env.action_space, "action")
+        problem = space_problem(n_states, n_actions)
+        if problem is not None:
+            raise SpaceMismatchError(f"the env's spaces are too large: {problem}")
         if self.is_trained:
             self._bind_spaces(n_states, n_actions)  # no-op if equal, else SpaceMismatchError
         return n_states, n_actions
@@ -325,6 +339,16 @@ class Agent:
 
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
+
+    def _check_arrays(self, arrays: dict[str, np.ndarray]) -> str | None:
+        """What is wrong with these state arrays, or ``None`` (run by save and by load).
+
+        The default asks every floating-point array to be finite.
+        """
+        for name, array in arrays.items():
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                return f"array {name!r} holds non-finite values"
+        return None
 
     def _state_files(self) -> dict[str, bytes]:
         """Extra binary files to store (e.g. a ``.keras`` model)."""

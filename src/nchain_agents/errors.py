@@ -14,6 +14,10 @@ class UnknownAgentError(NChainAgentsError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InvalidArgumentError(NChainAgentsError, ValueError):
+    """An argument of a library call is out of range or of the wrong kind."""
+
+
 class HyperparameterError(NChainAgentsError, ValueError):
     """A hyperparameter has an unknown name or a value outside its range."""
 
@@ -28,6 +32,14 @@ class NotTrainedError(NChainAgentsError, RuntimeError):
 
 class AgentFileError(NChainAgentsError, ValueError):
     """A saved agent file is unreadable, damaged, foreign, too new, or needs a missing plugin."""
+
+
+class AgentStateError(NChainAgentsError, ValueError):
+    """An agent holds what a saved file may not (``save`` refuses it, so ``load`` never has to)."""
+
+
+class JobsFailedError(NChainAgentsError, RuntimeError):
+    """Work that was started failed: a tournament's trial raised or timed out."""
 
 
 class MissingExtraError(NChainAgentsError, ImportError):

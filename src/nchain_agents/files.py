@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import re
 import stat
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,12 +29,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from nchain_agents import limits
 from nchain_agents.errors import (
     AgentFileError,
+    AgentStateError,
     HyperparameterError,
     MissingExtraError,
     UnknownAgentError,
 )
+from nchain_agents.limits import space_problem
 
 if TYPE_CHECKING:
     from nchain_agents.base import Agent
@@ -42,15 +45,8 @@ if TYPE_CHECKING:
 FORMAT = "nchain-agent"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-MAX_MANIFEST_BYTES = 1 << 20
-MAX_ENTRY_BYTES = 256 << 20
-MAX_TOTAL_BYTES = 1 << 30
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 HISTORY_PREFIX = "history."
-
-
-def _fail(path: Path, problem: str) -> AgentFileError:
-    return AgentFileError(f"{path}: {problem}")
 
 
 # -- saving ---------------------------------------------------------------------------
@@ -82,6 +78,49 @@ def _target_mode(path: Path) -> int:
         return 0o666 & ~current_umask()
 
 
+STALE_AFTER_SECONDS = 24 * 3600
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove temporary files that earlier saves of ``path`` left behind when killed.
+
+    A temporary file is named ``.<name>.<pid>.<random>.tmp``; it is stale when that
+    process no longer runs (or, whatever the pid says, after a day). Another process
+    saving the same file right now keeps its own.
+    """
+    prefix = f".{path.name}."
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    now = time.time()
+    for candidate in candidates:
+        middle = candidate.name[len(prefix) :]
+        if not middle.endswith(".tmp"):
+            continue
+        pid_text = middle.split(".", 1)[0]
+        try:
+            stale = now - candidate.stat().st_mtime > STALE_AFTER_SECONDS
+            if not stale and pid_text.isdigit():
+                stale = not _process_alive(int(pid_text))
+            if stale:
+                candidate.unlink()
+        except OSError:
+            continue
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists but not ours, or not a pid we can ask about
+    return True
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Write a file through ``write(handle)`` so that readers see the old or the new file.
 
@@ -107,8 +146,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
             write(handle)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     mode = _target_mode(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -137,7 +179,7 @@ def build_manifest(agent: Agent, arrays: dict[str, np.ndarray], files: dict[str,
         "agent": info.name,
         "distribution": info.distribution,
         "distribution_version": info.version,
-        "class": f"{type(agent).__module__}.{type(agent).__qualname__}",
+        "class": class_path(type(agent)),
         "seed": agent.seed,
         "hyperparameters": agent.get_hyperparameters(),
         "spaces": {
@@ -157,19 +199,35 @@ def build_manifest(agent: Agent, arrays: dict[str, np.ndarray], files: dict[str,
     }
 
 
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def save_agent(agent: Agent, path: str | Path) -> Path:
-    """Write ``agent`` to ``path`` atomically (see the module docstring)."""
+    """Write ``agent`` to ``path`` atomically (see the module docstring).
+
+    Raises:
+        AgentStateError: the agent holds what a file may not (non-finite values, a
+            history longer than the format keeps): refused here, so that every file
+            ``save`` writes loads again.
+    """
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".zip")
     arrays: dict[str, np.ndarray] = {}
     if agent.is_trained:
         arrays.update(agent._state_arrays())
-    arrays.update({HISTORY_PREFIX + k: v for k, v in agent.history.to_arrays().items()})
+    history = agent.history.to_arrays()
+    problem = _history_problem(history) or (
+        agent._check_arrays(arrays) if agent.is_trained else None
+    )
+    if problem is not None:
+        raise AgentStateError(f"cannot save this {type(agent).__name__}: {problem}")
+    arrays.update({HISTORY_PREFIX + k: v for k, v in history.items()})
     files = agent._state_files() if agent.is_trained else {}
     for name in [*arrays, *files]:
         if not _NAME.match(name):
-            raise ValueError(f"agent payload name {name!r} is not a plain file name")
+            raise AgentStateError(f"agent payload name {name!r} is not a plain file name")
     manifest = build_manifest(agent, arrays, files)
 
     def write(handle: BinaryIO) -> None:
@@ -189,29 +247,59 @@ def save_agent(agent: Agent, path: str | Path) -> Path:
 # -- loading --------------------------------------------------------------------------
 
 
-def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+def read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, what: str) -> bytes:
+    """Read one zip member, refusing more than ``limit`` bytes whatever its header says.
+
+    Raises:
+        AgentFileError: too large, encrypted, an unknown compression method, or a size
+            that does not match its header.
+    """
     if info.file_size > limit:
-        raise _fail(
-            path, f"entry {info.filename!r} declares {info.file_size} bytes (limit {limit})"
-        )
+        raise AgentFileError(f"{what} declares {info.file_size} bytes (limit {limit})")
+    if info.flag_bits & 0x1:
+        raise AgentFileError(f"{what} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise AgentFileError(f"{what} uses an unsupported compression method")
     with archive.open(info) as handle:
         data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise _fail(path, f"entry {info.filename!r} is larger than its declared size")
+    if len(data) > limit or len(data) != info.file_size:
+        raise AgentFileError(f"{what} does not have its declared size")
     return data
 
 
-def _check_manifest(manifest: Any, path: Path) -> dict:
+def json_depth(value: Any, level: int = 0) -> int:
+    """Nesting depth of parsed JSON, counted no further than ``MAX_JSON_DEPTH + 1``."""
+    if level > limits.MAX_JSON_DEPTH:
+        return level
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, (dict, list)):
+        return max((json_depth(v, level + 1) for v in children), default=level + 1)
+    return level
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    """Parse JSON from a file, refusing deep nesting; ``AgentFileError`` otherwise."""
+    if data.count(b"[") + data.count(b"{") > 100_000:
+        raise AgentFileError(f"{what} has too many nested values")
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise AgentFileError(f"{what} is not valid JSON ({type(exc).__name__}: {exc})") from None
+    if json_depth(value) > limits.MAX_JSON_DEPTH:
+        raise AgentFileError(f"{what} is nested more than {limits.MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def _check_manifest(manifest: Any) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise _fail(path, "not an nchain agent file (manifest has no 'format': 'nchain-agent')")
+        raise AgentFileError("not an nchain agent file (manifest has no 'format': 'nchain-agent')")
     version = manifest.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise _fail(path, f"bad format_version {version!r} (expected an integer >= 1)")
+        raise AgentFileError(f"bad format_version {_short(version)} (expected an integer >= 1)")
     if version > FORMAT_VERSION:
-        raise _fail(
-            path,
+        raise AgentFileError(
             f"file format version {version} is newer than this nchain-rl reads "
-            f"(up to {FORMAT_VERSION}); upgrade nchain-rl to load it",
+            f"(up to {FORMAT_VERSION}); upgrade nchain-rl to load it"
         )
     expected_types = {
         "agent": str,
@@ -222,14 +310,28 @@ def _check_manifest(manifest: Any, path: Path) -> dict:
     }
     for key, kind in expected_types.items():
         if not isinstance(manifest.get(key), kind):
-            raise _fail(path, f"manifest field {key!r} is missing or not a {kind.__name__}")
+            raise AgentFileError(f"manifest field {key!r} is missing or not a {kind.__name__}")
     seed = manifest.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _fail(path, f"manifest field 'seed' must be an integer or null, got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise AgentFileError(
+            f"manifest field 'seed' must be a non-negative integer or null, got {_short(seed)}"
+        )
+    for name, value in manifest["hyperparameters"].items():
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            raise AgentFileError(f"hyperparameter {name!r} is not a plain value: {_short(value)}")
+    training = manifest.get("training", {})
+    timesteps = training.get("timesteps", 0) if isinstance(training, dict) else None
+    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 0:
+        raise AgentFileError(f"training timesteps must be an integer >= 0, got {_short(timesteps)}")
     return manifest
 
 
-def _space_n(manifest: dict, which: str, path: Path) -> int | None:
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _space_n(manifest: dict, which: str) -> int | None:
     space = manifest["spaces"].get(which)
     if space is None:
         return None
@@ -239,124 +341,217 @@ def _space_n(manifest: dict, which: str, path: Path) -> int | None:
         or space.get("type") != "Discrete"
         or isinstance(n, bool)
         or not isinstance(n, int)
-        or not 1 <= n <= 1_000_000
         or space.get("start", 0) != 0
     ):
-        raise _fail(path, f"manifest {which} space {space!r} is not a Discrete space from 0")
+        raise AgentFileError(
+            f"manifest {which} space {_short(space)} is not a Discrete space from 0"
+        )
     return n
 
 
-def _resolve_class(manifest: dict, path: Path) -> type[Agent]:
-    from nchain_agents.registry import default_registry
+_VERSION = re.compile(r"^[A-Za-z0-9.+!_-]{1,40}$")
+_DISTRIBUTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+
+
+def _resolve_class(manifest: dict) -> type[Agent]:
+    from nchain_agents.registry import PLUGINS_ENV_VAR, default_registry
 
     name = manifest["agent"]
     try:
-        return default_registry().get(name).agent_class
+        agent_class = default_registry().get(name).agent_class
     except UnknownAgentError:
         dist = manifest.get("distribution")
-        version = manifest.get("distribution_version")
-        source = " ".join(str(x) for x in (dist, version) if x) or "an unknown distribution"
+        # Only a well-formed distribution name is repeated in an install hint.
+        dist = dist if isinstance(dist, str) and _DISTRIBUTION_NAME.match(dist) else None
         if dist and dist in default_registry().excluded():
-            from nchain_agents.registry import PLUGINS_ENV_VAR
-
-            raise _fail(
-                path,
-                f"agent {name!r} comes from {dist}, which is installed but not loaded: "
-                f"{PLUGINS_ENV_VAR}={os.environ.get(PLUGINS_ENV_VAR, '')!r} excludes it "
-                f"(add {dist} to that list, or unset it)",
+            raise AgentFileError(
+                f"agent {_short(name)} comes from {dist}, which is installed but not loaded: "
+                f"{PLUGINS_ENV_VAR}={_short(os.environ.get(PLUGINS_ENV_VAR, ''))} excludes it "
+                f"(add {dist} to that list, or unset it)"
             ) from None
         hint = f"; install the plugin that provides it: pip install {dist}" if dist else ""
-        raise _fail(path, f"agent {name!r} (from {source}) is not installed{hint}") from None
+        version = manifest.get("distribution_version")
+        version = version if isinstance(version, str) and _VERSION.match(version) else None
+        source = f" (from {' '.join(x for x in (dist, version) if x)})" if dist else ""
+        raise AgentFileError(f"agent {_short(name)}{source} is not installed{hint}") from None
+    assert agent_class is not None
+    stored = manifest.get("class")
+    if stored is not None and stored != class_path(agent_class):
+        raise AgentFileError(
+            f"the file says agent {name!r} is {_short(stored)}, but {name!r} is "
+            f"{class_path(agent_class)} here: the file was relabelled or comes from "
+            "another plugin"
+        )
+    return agent_class
 
 
-def _load_array(data: bytes, name: str, meta: Any, path: Path) -> np.ndarray:
+def _load_array(data: bytes, name: str, meta: Any) -> np.ndarray:
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise _fail(path, f"array {name!r} cannot be read without pickle ({exc})") from None
+        raise AgentFileError(f"array {name!r} cannot be read without pickle ({exc})") from None
     except Exception as exc:
-        raise _fail(path, f"array {name!r} is not a valid .npy file ({exc})") from None
+        raise AgentFileError(f"array {name!r} is not a valid .npy file ({exc})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        raise _fail(path, f"array {name!r} must hold plain numbers, got dtype {array.dtype}")
+        raise AgentFileError(f"array {name!r} must hold plain numbers, got dtype {array.dtype}")
     if not isinstance(meta, dict) or list(array.shape) != meta.get("shape"):
-        raise _fail(path, f"array {name!r} has shape {array.shape}, manifest says {meta!r}")
+        raise AgentFileError(
+            f"array {name!r} has shape {array.shape}, manifest says {_short(meta)}"
+        )
     return array
 
 
+def _read_file(path: Path) -> bytes:
+    """The bytes of a regular file of bounded size (never a device, pipe or directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise AgentFileError("no such file") from None
+    except IsADirectoryError:
+        raise AgentFileError("is a directory, not an agent file") from None
+    except OSError as exc:
+        raise AgentFileError(f"cannot be opened ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise AgentFileError("is a directory, not an agent file")
+        raise AgentFileError("is not a regular file (a device or a pipe?)")
+    with os.fdopen(fd, "rb") as handle:
+        if info.st_size > limits.MAX_FILE_BYTES:
+            raise AgentFileError(
+                f"is {info.st_size} bytes; agent files are at most {limits.MAX_FILE_BYTES}"
+            )
+        data = handle.read(limits.MAX_FILE_BYTES + 1)
+    if len(data) > limits.MAX_FILE_BYTES:
+        raise AgentFileError(f"grew past {limits.MAX_FILE_BYTES} bytes while being read")
+    return data
+
+
 def load_agent_file(path: str | Path, expected: type[Agent] | None = None) -> Agent:
-    """Read, validate and rebuild a saved agent (see the module docstring)."""
+    """Read, validate and rebuild a saved agent (see the module docstring).
+
+    Raises:
+        AgentFileError: for anything wrong with the file, whatever it is: this and
+            :class:`MissingExtraError` (the agent needs an extra that is not installed)
+            are the only errors a file can cause.
+    """
     path = Path(path)
     try:
-        archive = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
-    except IsADirectoryError:
-        raise _fail(path, "is a directory, not an agent file") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise _fail(path, f"not a zip archive, or truncated ({exc})") from None
-    with archive:
+        data = _read_file(path)
         try:
-            return _load_from_archive(archive, path, expected)
-        except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-            raise _fail(path, f"damaged zip archive ({exc})") from None
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+            raise AgentFileError(f"not a zip archive, or truncated ({exc})") from None
+        with archive:
+            return _load_from_archive(archive, expected)
+    except AgentFileError as exc:
+        raise AgentFileError(f"{path}: {exc}") from None
+    except MissingExtraError:
+        raise
+    except Exception as exc:  # zlib.error, struct.error, OverflowError, MemoryError, ...
+        raise AgentFileError(
+            f"{path}: damaged or invalid agent file ({type(exc).__name__}: {_short(str(exc), 200)})"
+        ) from None
 
 
-def _load_from_archive(archive: zipfile.ZipFile, path: Path, expected: type[Agent] | None) -> Agent:
+def _load_from_archive(archive: zipfile.ZipFile, expected: type[Agent] | None) -> Agent:
     infos = archive.infolist()
+    if len(infos) > 64:
+        raise AgentFileError(f"archive has {len(infos)} entries; agent files have a few dozen")
     names = [info.filename for info in infos]
     if len(set(names)) != len(names):
-        raise _fail(path, "duplicate entries in the archive")
+        raise AgentFileError("duplicate entries in the archive")
     if MANIFEST not in names:
-        raise _fail(path, "not an nchain agent file (no manifest.json)")
-    if sum(info.file_size for info in infos) > MAX_TOTAL_BYTES:
-        raise _fail(path, f"archive declares more than {MAX_TOTAL_BYTES} bytes in total")
+        raise AgentFileError("not an nchain agent file (no manifest.json)")
+    if sum(info.file_size for info in infos) > limits.MAX_TOTAL_BYTES:
+        raise AgentFileError(f"archive declares more than {limits.MAX_TOTAL_BYTES} bytes in total")
     by_name = dict(zip(names, infos, strict=True))
-    try:
-        manifest = json.loads(_read_entry(archive, by_name[MANIFEST], MAX_MANIFEST_BYTES, path))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(path, f"manifest.json is not valid JSON ({exc})") from None
-    manifest = _check_manifest(manifest, path)
+    manifest = parse_json(
+        read_bounded(archive, by_name[MANIFEST], limits.MAX_MANIFEST_BYTES, "manifest.json"),
+        "manifest.json",
+    )
+    manifest = _check_manifest(manifest)
 
+    for name in [*manifest["arrays"], *manifest["files"]]:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise AgentFileError(
+                f"manifest names an entry {_short(name)} that is not a plain file name"
+            )
     declared = {f"arrays/{n}.npy" for n in manifest["arrays"]} | {
         f"files/{n}" for n in manifest["files"]
     }
-    for name in [*manifest["arrays"], *manifest["files"]]:
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise _fail(path, f"manifest names an entry {name!r} that is not a plain file name")
     unexpected = sorted(set(names) - declared - {MANIFEST})
     if unexpected:
-        raise _fail(path, f"unexpected entries {unexpected} (not declared in the manifest)")
+        raise AgentFileError(f"unexpected entries {unexpected[:5]} (not declared in the manifest)")
     missing = sorted(declared - set(names))
     if missing:
-        raise _fail(path, f"entries {missing} are declared in the manifest but missing")
+        raise AgentFileError(f"entries {missing[:5]} are declared in the manifest but missing")
 
-    cls = _resolve_class(manifest, path)
+    cls = _resolve_class(manifest)
     if expected is not None and not issubclass(cls, expected):
-        raise _fail(path, f"holds a {manifest['agent']!r} agent, not a {expected.__name__}")
+        raise AgentFileError(f"holds a {manifest['agent']!r} agent, not a {expected.__name__}")
+    n_states = _space_n(manifest, "observation")
+    n_actions = _space_n(manifest, "action")
+    if n_states is not None and n_actions is not None:
+        problem = space_problem(n_states, n_actions)
+        if problem is not None:
+            raise AgentFileError(f"the manifest declares {problem}")
     try:
         agent = cls(seed=manifest.get("seed"), **manifest["hyperparameters"])
     except (HyperparameterError, TypeError) as exc:
-        raise _fail(path, f"hyperparameters do not fit {manifest['agent']!r}: {exc}") from None
+        raise AgentFileError(f"hyperparameters do not fit {manifest['agent']!r}: {exc}") from None
 
     arrays = {
         name: _load_array(
-            _read_entry(archive, by_name[f"arrays/{name}.npy"], MAX_ENTRY_BYTES, path),
+            read_bounded(
+                archive, by_name[f"arrays/{name}.npy"], limits.MAX_ENTRY_BYTES, f"array {name!r}"
+            ),
             name,
             meta,
-            path,
         )
         for name, meta in manifest["arrays"].items()
     }
     files = {
-        name: _read_entry(archive, by_name[f"files/{name}"], MAX_ENTRY_BYTES, path)
+        name: read_bounded(
+            archive, by_name[f"files/{name}"], limits.MAX_ENTRY_BYTES, f"file {name!r}"
+        )
         for name in manifest["files"]
     }
-    _restore(agent, manifest, arrays, files, path)
+    _restore(agent, manifest, n_states, n_actions, arrays, files)
     return agent
 
 
+def _history_problem(history: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with a training history's arrays, or ``None``."""
+    from nchain_agents.history import History
+
+    if set(history) != set(History.FIELDS) or any(v.ndim != 1 for v in history.values()):
+        return f"history arrays must be 1-D {list(History.FIELDS)}"
+    if len({len(v) for v in history.values()}) != 1:
+        return "history arrays have different lengths"
+    if len(history["reward"]) > limits.MAX_HISTORY_EPISODES:
+        return (
+            f"the training history has {len(history['reward']):,} episodes; files keep at most "
+            f"{limits.MAX_HISTORY_EPISODES:,}"
+        )
+    if history["reward"].dtype.kind not in "iuf" or not np.isfinite(history["reward"]).all():
+        return "the training history holds non-finite episode rewards (did rewards overflow?)"
+    if history["length"].dtype.kind not in "iu" or (history["length"] < 0).any():
+        return "the training history holds negative episode lengths"
+    epsilon = history["epsilon"].astype(np.float64)
+    if ((epsilon < 0) | (epsilon > 1)).any():  # NaN is allowed: agents without epsilon
+        return "the training history holds an epsilon outside [0, 1]"
+    return None
+
+
 def _restore(
-    agent: Agent, manifest: dict, arrays: dict, files: dict[str, bytes], path: Path
+    agent: Agent,
+    manifest: dict,
+    n_states: int | None,
+    n_actions: int | None,
+    arrays: dict,
+    files: dict[str, bytes],
 ) -> None:
     from nchain_agents.base import History
 
@@ -364,52 +559,44 @@ def _restore(
         k[len(HISTORY_PREFIX) :]: v for k, v in arrays.items() if k.startswith(HISTORY_PREFIX)
     }
     state = {k: v for k, v in arrays.items() if not k.startswith(HISTORY_PREFIX)}
-    if set(history) != set(History.FIELDS) or any(v.ndim != 1 for v in history.values()):
-        raise _fail(path, f"history arrays must be 1-D {list(History.FIELDS)}")
-    if len({len(v) for v in history.values()}) != 1:
-        raise _fail(path, "history arrays have different lengths")
+    problem = _history_problem(history)
+    if problem is not None:
+        raise AgentFileError(problem)
     agent.history = History.from_arrays(history)
-    if any(not math.isfinite(x) for x in agent.history.reward):
-        raise _fail(path, "history holds non-finite rewards")
+    agent.num_timesteps = manifest.get("training", {}).get("timesteps", 0)
 
-    training = manifest.get("training", {})
-    timesteps = training.get("timesteps", 0) if isinstance(training, dict) else 0
-    agent.num_timesteps = timesteps if isinstance(timesteps, int) and timesteps >= 0 else 0
-
-    n_states = _space_n(manifest, "observation", path)
-    n_actions = _space_n(manifest, "action", path)
     if n_states is None or n_actions is None:
         if state or files:
-            raise _fail(path, "an untrained agent must not carry learned state")
+            raise AgentFileError("an untrained agent must not carry learned state")
     else:
-        _restore_learned(agent, n_states, n_actions, state, files, path)
+        _restore_learned(agent, n_states, n_actions, state, files)
     # Last, so that nothing above (building a model, say) moves the restored stream.
     rng_state = manifest.get("rng_state")
     if rng_state is not None:
         try:
             agent._rng.bit_generator.state = rng_state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise _fail(path, f"rng_state does not fit the agent's generator ({exc})") from None
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise AgentFileError(f"rng_state does not fit the agent's generator ({exc})") from None
 
 
-def _restore_learned(
-    agent: Agent, n_states: int, n_actions: int, state: dict, files: dict, path: Path
-) -> None:
+def _restore_learned(agent: Agent, n_states: int, n_actions: int, state: dict, files: dict) -> None:
     agent._bind_spaces(n_states, n_actions)
     wanted = agent._expected_arrays()
     if set(state) != set(wanted):
-        raise _fail(path, f"arrays {sorted(state)} do not match the agent's {sorted(wanted)}")
+        raise AgentFileError(f"arrays {sorted(state)} do not match the agent's {sorted(wanted)}")
     for name, (shape, kinds) in wanted.items():
         if state[name].shape != shape or state[name].dtype.kind not in kinds:
-            raise _fail(
-                path,
+            raise AgentFileError(
                 f"array {name!r} has shape {state[name].shape} and dtype {state[name].dtype}; "
-                f"expected shape {shape} for the saved spaces",
+                f"expected shape {shape} for the saved spaces"
             )
+    problem = agent._check_arrays(state)
+    if problem is not None:
+        raise AgentFileError(problem)
     agent._restore_arrays(state)
     try:
         agent._restore_files(files)
     except (AgentFileError, MissingExtraError):
         raise
     except Exception as exc:
-        raise _fail(path, f"stored model cannot be loaded ({exc})") from None
+        raise AgentFileError(f"stored model cannot be loaded ({exc})") from None

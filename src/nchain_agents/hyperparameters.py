@@ -60,9 +60,13 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
     if float in kinds and isinstance(value, (int, float, np.integer, np.floating)):
         if isinstance(value, (bool, np.bool_)):
             raise HyperparameterError(f"{name} must be a number, got {value!r}")
-        if not math.isfinite(float(value)):
-            raise HyperparameterError(f"{name} must be a finite number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise HyperparameterError(f"{name} must be a finite number, got {_short(value)}")
+        return number
     if int in kinds and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
     if bool in kinds and isinstance(value, (bool, np.bool_)):
@@ -70,7 +74,16 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
     if str in kinds and isinstance(value, str):
         return value
     wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
-    raise HyperparameterError(f"{name} must be {wanted}, got {value!r}")
+    raise HyperparameterError(f"{name} must be {wanted}, got {_short(value)}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters so that an error stays one short line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too large to print
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _kinds(annotation: Any) -> Any:
@@ -92,5 +105,5 @@ def validate_fields(obj: Any) -> None:
         check = f.metadata.get("check")
         problem = check(value) if check is not None and value is not None else None
         if problem:
-            raise HyperparameterError(f"{f.name} must be {problem}, got {value!r}")
+            raise HyperparameterError(f"{f.name} must be {problem}, got {_short(value)}")
         setattr(obj, f.name, value)

@@ -12,10 +12,12 @@ whose entry-point name or distribution name is listed. Built-ins always load.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import os
 import re
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -85,16 +87,52 @@ def _allowed(entry_point: metadata.EntryPoint) -> bool:
     wanted = {part.strip().lower() for part in setting.split(",") if part.strip()}
     if not wanted or wanted == {"none"}:
         return False
-    dist = getattr(entry_point, "dist", None)
     names = {entry_point.name.lower()}
-    if dist is not None:
-        names.add(dist.metadata["Name"].lower())
+    dist_name = _distribution_name(entry_point)
+    if dist_name is not None:
+        names.add(dist_name.lower())
     return bool(names & wanted)
 
 
 def _distribution_name(entry_point: metadata.EntryPoint) -> str | None:
+    """The distribution's name, or ``None`` (also when its metadata has no Name)."""
     dist = getattr(entry_point, "dist", None)
-    return None if dist is None else dist.metadata["Name"]
+    try:
+        name = None if dist is None else dist.metadata["Name"]
+    except Exception:
+        return None
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def _distribution_version(entry_point: metadata.EntryPoint) -> str | None:
+    dist = getattr(entry_point, "dist", None)
+    try:
+        version = None if dist is None else dist.version
+    except Exception:
+        return None
+    return version if isinstance(version, str) else None
+
+
+SLOW_PLUGIN_SECONDS = 2.0
+"""A plugin still loading after this long is named on stderr (once)."""
+
+
+@contextlib.contextmanager
+def _plugin_code(plugin: str):
+    """Around a plugin's own code: its prints go to stderr (never into ``--json -``
+    output), and if it takes long, stderr says which plugin is loading."""
+
+    def say_slow() -> None:
+        print(f"nchain_agents: still loading plugin {plugin!r}...", file=sys.__stderr__)
+
+    timer = threading.Timer(SLOW_PLUGIN_SECONDS, say_slow)
+    timer.daemon = True
+    timer.start()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        timer.cancel()
 
 
 class Registry:
@@ -110,6 +148,7 @@ class Registry:
         self._loaded = False
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
+        self._loading = False
         self._agents: dict[str, AgentInfo] = {}
         self._broken: list[AgentInfo] = []
         self._excluded: set[str] = set()
@@ -120,32 +159,54 @@ class Registry:
         if self._loaded:
             return
         with self._lock:
-            if self._loaded:
+            if self._loaded or self._loading:
+                # _loading: a plugin asked for the list while being loaded (same thread,
+                # the lock is re-entrant); it sees what has loaded so far.
                 return
-            version = _builtin_version()
-            for module_name in self._builtins:
-                try:
-                    module = importlib.import_module(module_name)
-                except Exception as exc:
-                    self._mark_broken(module_name, BUILTIN_DISTRIBUTION, version, exc)
-                    continue
-                self._add_plugin(module, module_name, BUILTIN_DISTRIBUTION, version)
-            if self._use_entry_points:
-                for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-                    if _allowed(entry_point):
-                        self._load_entry_point(entry_point)
-                    else:
-                        self._excluded.add(_distribution_name(entry_point) or entry_point.name)
-            self._loaded = True
+            self._loading = True
+            try:
+                self._load_all()
+                self._loaded = True
+            except BaseException:
+                # Interrupted (Ctrl-C) half-way: forget the partial state, so that the
+                # next call starts again instead of finding the built-ins "taken".
+                self._reset()
+                raise
+            finally:
+                self._loading = False
+
+    def _reset(self) -> None:
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self._agents = {}
+        self._broken = []
+        self._excluded = set()
+
+    def _load_all(self) -> None:
+        version = _builtin_version()
+        for module_name in self._builtins:
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:
+                self._mark_broken(module_name, BUILTIN_DISTRIBUTION, version, exc)
+                continue
+            self._add_plugin(module, module_name, BUILTIN_DISTRIBUTION, version)
+        if self._use_entry_points:
+            for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                if _allowed(entry_point):
+                    self._load_entry_point(entry_point)
+                else:
+                    self._excluded.add(_distribution_name(entry_point) or entry_point.name)
 
     def _load_entry_point(self, entry_point: metadata.EntryPoint) -> None:
-        dist = getattr(entry_point, "dist", None)
-        dist_name = dist.metadata["Name"] if dist is not None else None
-        dist_version = dist.version if dist is not None else None
+        dist_name = _distribution_name(entry_point)
+        dist_version = _distribution_version(entry_point)
         plugin_name = f"{entry_point.name} ({entry_point.value})"
         try:
-            plugin = entry_point.load()
-        except Exception as exc:
+            with _plugin_code(plugin_name):
+                plugin = entry_point.load()
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # A plugin's sys.exit() or KeyboardInterrupt is its failure, not the user's.
             self._mark_broken(plugin_name, dist_name, dist_version, exc)
             return
         self._add_plugin(plugin, plugin_name, dist_name, dist_version)
@@ -213,25 +274,28 @@ class Registry:
 
             others = [p for p in pm.get_plugins() if p is not plugin]
             try:
-                pm.subset_hook_caller("register_agents", remove_plugins=others)(register=register)
-            except Exception as exc:
+                with _plugin_code(name):
+                    hook = pm.subset_hook_caller("register_agents", remove_plugins=others)
+                    hook(register=register)
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
                 problems.append(f"register_agents raised {type(exc).__name__}: {exc}")
             if not found and not problems:
                 problems.append(
                     "it registers no agents (no @nchain_agents.hookimpl register_agents)"
                 )
+            summaries = {}
+            for agent_name, agent_class in found.items():
+                try:
+                    summaries[agent_name] = agent_class.summary()
+                except Exception as exc:
+                    problems.append(f"{agent_name!r}: its summary failed ({exc!r})")
             if problems:
                 pm.unregister(name=name)
                 self._mark_broken(name, distribution, version, "; ".join(problems))
                 return []
             for agent_name, agent_class in found.items():
                 self._agents[agent_name] = AgentInfo(
-                    agent_name,
-                    agent_class,
-                    name,
-                    distribution,
-                    version,
-                    agent_class.summary(),
+                    agent_name, agent_class, name, distribution, version, summaries[agent_name]
                 )
             return list(found)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nchain_agents.errors import InvalidArgumentError
 from nchain_agents.registry import default_registry
 
 
@@ -74,8 +75,31 @@ class SweepResult:
 def _values(name: str, values: Any) -> list[Any]:
     values = list(values) if isinstance(values, (list, tuple)) else [values]
     if not values:
-        raise ValueError(f"grid entry {name!r} has no values")
+        raise InvalidArgumentError(f"grid entry {name!r} has no values")
+    for value in values:
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise InvalidArgumentError(
+                f"grid entry {name!r} has a value {value!r} that is not plain"
+            )
     return values
+
+
+def check_cells(cells: Sequence[Cell]) -> None:
+    """Build every distinct agent setting and env setting once, so that a bad value
+    (``learning_rate="abc"``, ``n=1``) is refused before any cell runs."""
+    from nchain_agents.registry import load_agent
+    from nchain_agents.tournament import make_env
+
+    envs: dict[tuple, Any] = {}
+    checked: set[tuple] = set()
+    for cell in cells:
+        env_key = (cell.env_id, tuple(sorted(cell.env_kwargs.items())))
+        if env_key not in envs:
+            envs[env_key] = make_env(cell.env_id, cell.env_kwargs)
+        key = (cell.agent, tuple(sorted(cell.hyperparameters.items())), env_key)
+        if key not in checked:
+            checked.add(key)
+            load_agent(cell.agent, **cell.hyperparameters).check_env(envs[env_key])
 
 
 def expand(
@@ -97,12 +121,19 @@ def expand(
     registry = default_registry()
     grid = {k: _values(k, v) for k, v in (grid or {}).items()}
     env_grid = {k: _values(k, v) for k, v in (env_grid or {}).items()}
-    if not agents:
-        raise ValueError("a sweep needs at least one agent")
-    if not seeds:
-        raise ValueError("a sweep needs at least one seed")
+    if isinstance(agents, str) or not agents:
+        raise InvalidArgumentError(f"agents must be a non-empty list of names, got {agents!r}")
+    if isinstance(seeds, (str, int)) or not seeds:
+        raise InvalidArgumentError(f"seeds must be a non-empty list of seeds, got {seeds!r}")
+    bad_seeds = [s for s in seeds if not is_whole_number(s, 0)]
+    if bad_seeds or len(set(seeds)) != len(seeds):
+        raise InvalidArgumentError(f"seeds must be distinct integers >= 0, got {list(seeds)!r}")
     if not is_whole_number(trials, 1):
-        raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
+        raise InvalidArgumentError(f"trials must be an integer >= 1, got {trials!r}")
+    if episodes is not None and not is_whole_number(episodes, 0):
+        raise InvalidArgumentError(f"episodes must be None or an integer >= 0, got {episodes!r}")
+    if "seed" in grid:
+        raise InvalidArgumentError("sweep seeds with seeds=[...], not a 'seed' grid entry")
     accepted: dict[str, list[str]] = {}
     for agent in agents:
         names = set(registry.get(agent).agent_class.hyperparameter_docs()) - {"seed"}
@@ -113,7 +144,7 @@ def expand(
             {k for a in agents for k in registry.get(a).agent_class.hyperparameter_docs()}
             - {"seed"}
         )
-        raise ValueError(
+        raise InvalidArgumentError(
             f"no agent in the sweep has hyperparameter(s) {unused}; valid: {', '.join(valid)}"
         )
     cells = []
@@ -150,6 +181,7 @@ def sweep(
     workers: int = 1,
     max_retries: int = 2,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    timeout: float | None = None,
 ) -> SweepResult:
     """Sweep agents x hyperparameter grid x env parameters x seeds.
 
@@ -165,10 +197,25 @@ def sweep(
         workers: threads for the local backend.
         max_retries: extra attempts for a failing cell before it is reported.
         progress: called as ``progress(done, cells, row)`` as each cell finishes.
-    """
-    from nchain_agents.distributed import JobFailure, run_jobs
+        timeout: seconds one cell may take (all its attempts); a cell that takes longer
+            is reported as failed and the sweep goes on. ``None``: no limit.
 
+    Bad input (unknown agents or names, bad values, envs that cannot be made) is
+    refused before any cell runs.
+    """
+    from nchain_agents.distributed import (
+        JobFailure,
+        check_backend,
+        check_timeout,
+        check_workers,
+        run_jobs,
+    )
+
+    check_backend(backend)
+    workers = check_workers(workers)
+    timeout = check_timeout(timeout)
     cells = expand(agents, grid, env_grid, seeds, trials, episodes, env_id)
+    check_cells(cells)
     if backend == "local":
         for name in dict.fromkeys(agents):  # heavy imports once, before worker threads
             default_registry().get(name).agent_class.prepare()
@@ -206,5 +253,6 @@ def sweep(
         address=address,
         max_retries=max_retries,
         on_result=on_result,
+        timeout=timeout,
     )
     return SweepResult([row for row in rows if row is not None])

@@ -155,6 +155,16 @@ class TabularAgent(Agent):
     def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {"table": ((self.n_states, self.n_actions), "f"), "epsilon": ((1,), "f")}
 
+    def _check_arrays(self, arrays: dict[str, np.ndarray]) -> str | None:
+        if not np.isfinite(arrays["table"]).all():
+            return "the table holds non-finite values (did rewards overflow?)"
+        epsilon = float(arrays["epsilon"][0])
+        if self.explores and not 0.0 <= epsilon <= 1.0:
+            return f"epsilon must be in [0, 1], got {epsilon!r}"
+        if not self.explores and not math.isnan(epsilon):
+            return f"{type(self).__name__} does not explore, but the file has epsilon {epsilon!r}"
+        return None
+
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._table = arrays["table"].astype(np.float64)
         self._epsilon = arrays["epsilon"].astype(np.float64)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from nchain_agents.errors import InvalidArgumentError, JobsFailedError
 from nchain_agents.evaluation import evaluate, normal_quantile, sem
 from nchain_agents.registry import default_registry, load_agent
 
@@ -170,6 +171,21 @@ def run_trials(plan: TrialPlan, indices: Sequence[int]) -> list[list[float]]:
     return rows
 
 
+def make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    """``gym.make(env_id, **env_kwargs)``, or an :class:`InvalidArgumentError` naming why not."""
+    import gymnasium as gym
+
+    import nchain_gym  # noqa: F401  (registers NChain-v0)
+
+    try:
+        return gym.make(env_id, **env_kwargs)
+    except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidArgumentError(
+            f"cannot make env {env_id!r} with {env_kwargs}: {text}"
+        ) from None
+
+
 def _run_batch(job: tuple[TrialPlan, list[int]]) -> list[list[float]]:
     return run_trials(*job)
 
@@ -188,6 +204,7 @@ def tournament(
     address: str | None = None,
     trials_per_task: int | None = None,
     common_random_numbers: bool = False,
+    timeout: float | None = None,
 ) -> TournamentResult:
     """Run the tutorial's tournament.
 
@@ -210,38 +227,66 @@ def tournament(
             on, so each agent meets its own slips. ``True``: every game restarts from
             the same seed, so agents of a trial meet the same slips, identical
             policies tie, and ties go to the earlier agent (a different experiment).
+        timeout: seconds one job (a batch of trials) may take; ``None``: no limit.
+
+    Raises:
+        InvalidArgumentError, UnknownAgentError, HyperparameterError, SpaceMismatchError:
+            bad input, found before any work starts.
+        JobsFailedError: a trial failed or timed out.
 
     Agents with a fused NChain path use it automatically on the registered NChain-v0;
     the same seed gives the same result whatever the backend and ``workers``.
     """
-    import gymnasium as gym
-
-    from nchain_agents.distributed import JobFailure, check_backend, run_jobs
+    from nchain_agents.distributed import (
+        JobFailure,
+        check_backend,
+        check_timeout,
+        check_workers,
+        run_jobs,
+    )
     from nchain_gym import episode_optimum
     from nchain_gym.env import is_whole_number
 
     check_backend(backend)
     agents = tuple(agents)
     if not agents:
-        raise ValueError("a tournament needs at least one agent")
+        raise InvalidArgumentError("a tournament needs at least one agent")
     registry = default_registry()
     for name in agents:
         registry.get(name)  # UnknownAgentError with suggestions, before any work
     if len(set(agents)) != len(agents):
-        raise ValueError(f"each agent may take part once, got {list(agents)}")
-    for label, value, low in (("trials", trials, 1), ("workers", workers, 1)):
-        if not is_whole_number(value, low):
-            raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+        raise InvalidArgumentError(f"each agent may take part once, got {list(agents)}")
+    if not is_whole_number(trials, 1):
+        raise InvalidArgumentError(f"trials must be an integer >= 1, got {trials!r}")
+    workers = check_workers(workers)
+    timeout = check_timeout(timeout)
     if episodes is not None and not is_whole_number(episodes, 0):
-        raise ValueError(f"episodes must be None or an integer >= 0, got {episodes!r}")
+        raise InvalidArgumentError(f"episodes must be None or an integer >= 0, got {episodes!r}")
+    if trials_per_task is not None and not is_whole_number(trials_per_task, 1):
+        raise InvalidArgumentError(
+            f"trials_per_task must be None or an integer >= 1, got {trials_per_task!r}"
+        )
     hyperparameters = dict(hyperparameters or {})
     stray = sorted(set(hyperparameters) - set(agents))
     if stray:
-        raise ValueError(f"hyperparameters given for agents not in the tournament: {stray}")
+        raise InvalidArgumentError(
+            f"hyperparameters given for agents not in the tournament: {stray}"
+        )
+    for name, values in hyperparameters.items():
+        if not isinstance(values, dict):
+            raise InvalidArgumentError(
+                f"hyperparameters[{name!r}] must be a dict of keyword values, got {values!r}"
+            )
+        if "seed" in values:
+            raise InvalidArgumentError(
+                f"hyperparameters[{name!r}] sets 'seed': a tournament seeds every agent of "
+                "every trial from its own seed argument"
+            )
     env_kwargs = dict(env_kwargs or {})
-    for name in agents:  # validate hyperparameters up front too
-        load_agent(name, **hyperparameters.get(name, {}))
-    _, optimum, _ = episode_optimum(gym.make(env_id, **env_kwargs))
+    env = make_env(env_id, env_kwargs)
+    for name in agents:  # hyperparameters and spaces, checked before any work
+        load_agent(name, **hyperparameters.get(name, {})).check_env(env)
+    _, optimum, _ = episode_optimum(env)
     trials = int(trials)
     plan = TrialPlan(
         agents,
@@ -269,19 +314,21 @@ def tournament(
         _run_batch,
         [(plan, batch) for batch in batches],
         backend=backend,
-        workers=int(workers),
+        workers=workers,
         address=address,
         max_retries=0 if backend == "local" else 2,
         on_result=on_result,
+        timeout=timeout,
     )
     rows: list[list[float]] = []
     for batch, result in zip(batches, results, strict=True):
         if isinstance(result, JobFailure):
-            raise RuntimeError(
-                f"trials {batch[0]}-{batch[-1]} failed after {result.attempts} attempt(s): {result.error}"
+            raise JobsFailedError(
+                f"trials {batch[0]}-{batch[-1]} failed after {result.attempts} attempt(s): "
+                f"{result.error}"
             )
         rows.extend(result)
     totals = np.array(rows, dtype=np.float64)
     if not all(math.isfinite(x) for x in totals.ravel()):
-        raise RuntimeError("a game returned a non-finite total")
+        raise JobsFailedError("a game returned a non-finite total (did rewards overflow?)")
     return TournamentResult(agents, totals, optimum, seed, episodes, env_id, env_kwargs)

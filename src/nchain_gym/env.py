@@ -41,23 +41,37 @@ def validate_params(
         ValueError: naming the bad value and what is allowed.
     """
     if not is_whole_number(n, 2):
-        raise ValueError(f"n must be an integer >= 2 (the chain length), got {n!r}")
-    try:
-        slip_f = float(slip)
-    except (TypeError, ValueError):
-        raise ValueError(f"slip must be a probability in [0, 1], got {slip!r}") from None
-    if not 0.0 <= slip_f <= 1.0:  # also rejects NaN
-        raise ValueError(f"slip must be a probability in [0, 1], got {slip!r}")
+        raise ValueError(f"n must be an integer >= 2 (the chain length), got {_short(n)}")
+    slip_f = _real(slip)
+    if slip_f is None or not 0.0 <= slip_f <= 1.0:  # also rejects NaN
+        raise ValueError(f"slip must be a probability in [0, 1], got {_short(slip)}")
     rewards = []
     for name, value in (("small", small), ("large", large)):
-        try:
-            value_f = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-        if not math.isfinite(value_f):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        value_f = _real(value)
+        if value_f is None or not math.isfinite(value_f):
+            raise ValueError(f"{name} must be a finite number, got {_short(value)}")
         rewards.append(value_f)
     return int(n), slip_f, rewards[0], rewards[1]
+
+
+def _real(value: Any) -> float | None:
+    """``value`` as a float if it is a real number (not a bool, not text), else ``None``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int too large to print
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def outcome(state: int, taken: int, n: int, small: float, large: float) -> tuple[int, float]:
@@ -131,16 +145,20 @@ class SlipStream:
 
 
 def check_action(action: Any) -> int:
-    """Return ``action`` as 0 or 1, or raise a ``ValueError`` naming it."""
-    if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "biu":
+    """Return ``action`` as 0 or 1, or raise a ``ValueError`` naming it.
+
+    An action is an integer: a Python ``int``, a NumPy integer or a 0-d integer array.
+    ``True``, ``0.0`` and ``"0"`` are refused, as the env's integer parameters refuse them.
+    """
+    if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
         action = action.item()
-    try:
-        return _ACTIONS[action]
-    except (KeyError, TypeError):
-        raise ValueError(f"action must be 0 (FORWARD) or 1 (BACKWARD), got {action!r}") from None
-
-
-_ACTIONS = {FORWARD: FORWARD, BACKWARD: BACKWARD}
+    if (
+        isinstance(action, (int, np.integer))
+        and not isinstance(action, (bool, np.bool_))
+        and action in (FORWARD, BACKWARD)
+    ):
+        return int(action)
+    raise ValueError(f"action must be 0 (FORWARD) or 1 (BACKWARD), got {_short(action)}")
 
 
 class NChainEnv(Env[int, int]):
@@ -227,7 +245,7 @@ class NChainEnv(Env[int, int]):
         self.render_mode = render_mode
         self.observation_space = spaces.Discrete(self.n)
         self.action_space = spaces.Discrete(2)
-        self.P: TransitionTable = transition_table(self.n, self.slip, self.small, self.large)
+        self._P: TransitionTable | None = None
         # _outcomes[s][taken] -> (next_state, reward): plain lists for fast indexing.
         self._outcomes = [
             [outcome(s, taken, self.n, self.small, self.large) for taken in (FORWARD, BACKWARD)]
@@ -237,6 +255,16 @@ class NChainEnv(Env[int, int]):
         self.last_action: int | None = None
         self.last_slipped = False
         self._slips: SlipStream | None = None
+
+    @property
+    def P(self) -> TransitionTable:
+        """``P[s][a] = [(prob, next_state, reward, terminated), ...]``, toy_text's format.
+
+        Built on first use (a chain of a million states does not pay for it unless asked).
+        """
+        if self._P is None:
+            self._P = transition_table(self.n, self.slip, self.small, self.large)
+        return self._P
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -253,10 +281,8 @@ class NChainEnv(Env[int, int]):
         state = self.state
         if state is None:
             raise RuntimeError("NChainEnv.step() was called before reset(); call reset() first")
-        try:
-            a = _ACTIONS[action]
-        except (KeyError, TypeError):
-            a = check_action(action)
+        # The common case (a plain int 0 or 1) without a function call.
+        a = action if type(action) is int and (action == 0 or action == 1) else check_action(action)
         slipped = self._slips.next() < self.slip
         taken = a ^ slipped
         self.state, reward = self._outcomes[state][taken]

@@ -120,19 +120,19 @@ class NChainVectorEnv(VectorEnv):
                 "NChainVectorEnv.step() was called before reset(); call reset() first"
             )
         actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "biu":
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
             raise ValueError(
                 f"actions must be an integer array of shape ({self.num_envs},) with values "
                 f"0 (FORWARD) or 1 (BACKWARD), got {actions!r}"
             )
-        if actions.dtype.kind != "b" and np.any(actions & ~1):
-            bad = actions[(actions != 0) & (actions != 1)]
+        bad = (actions > 1) if actions.dtype.kind == "u" else ((actions < 0) | (actions > 1))
+        if bad.any():
             raise ValueError(
-                f"actions must be 0 (FORWARD) or 1 (BACKWARD), got {bad[:5].tolist()} "
+                f"actions must be 0 (FORWARD) or 1 (BACKWARD), got {actions[bad][:5].tolist()} "
                 f"among {self.num_envs} actions"
             )
 
-        taken = actions ^ self._slipped()
+        taken = actions.astype(np.int64) ^ self._slipped()
         index = self._state * 2 + taken
         state = self._next_flat[index]
         reward = self._reward_flat[index]

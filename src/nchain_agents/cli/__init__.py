@@ -10,25 +10,54 @@ from nchain_agents.cli.parser import build_parser
 __all__ = ["build_parser", "main"]
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= 500 else line[:497] + "..."
+
+
+def _silence_stdout() -> None:
+    """After stdout failed (closed pipe, full disk), keep Python's exit-time flush quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``nchain`` command; returns the exit code."""
-    from nchain_agents.errors import NChainAgentsError
+    """Entry point of the ``nchain`` command; returns the exit code.
+
+    Exit status: 0 done; 1 the work ran but something failed (a sweep cell, an output
+    that could not be written); 2 bad input (one line on stderr); 130 interrupted.
+    Anything else is a bug and shows its traceback.
+    """
+    from nchain_agents.errors import JobsFailedError, NChainAgentsError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if sys.stdout is None:
+        print(f"nchain {args.command}: error: standard output is closed", file=sys.stderr)
+        return 2
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         print("nchain: interrupted; no output file was left half-written", file=sys.stderr)
         return 130
+    except JobsFailedError as exc:  # the input was fine; the work failed
+        print(f"nchain {args.command}: failed: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except (UserError, NChainAgentsError, ValueError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"nchain {args.command}: error: {message}", file=sys.stderr)
+        print(f"nchain {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except OSError as exc:  # stdout closed or full, an unwritable output, ...
+        _silence_stdout()
+        print(f"nchain {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

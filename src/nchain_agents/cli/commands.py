@@ -10,11 +10,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nchain_agents.cli.render import console, print_q_table, print_sweep, print_tournament
+from nchain_agents.cli.render import (
+    console,
+    escape,
+    print_q_table,
+    print_sweep,
+    print_tournament,
+)
 
 
 class UserError(Exception):
     """Bad input: reported as one line on stderr, exit code 2."""
+
+
+MAX_HORIZON = 10**12
+"""Longest horizon ``nchain solve`` takes (its return is extrapolated, not stepped)."""
 
 
 # -- small helpers ----------------------------------------------------------------------
@@ -29,14 +39,30 @@ def _emit_json(data: Any, target: str) -> None:
     from nchain_agents.files import atomic_write
 
     atomic_write(target, lambda handle: handle.write(text.encode()))
-    console(stderr=True).print(f"wrote {target}")
+    console(stderr=True).print(f"wrote {escape(target)}", soft_wrap=True)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
 
 
 def _parse_value(raw: str) -> Any:
+    """A command-line value: a JSON number, boolean, null, string or list, else the text.
+
+    Only plain values come out: nested containers, and numbers too long to be a
+    hyperparameter, are refused as bad input.
+    """
+    if len(raw) > 200:
+        raise UserError(f"value {_short(raw)} is too long (at most 200 characters)")
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
         return raw
+    if isinstance(value, (dict, list)):
+        raise UserError(
+            f"value {_short(raw)} must be a number, true/false or text, not a container"
+        )
+    return value
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -44,7 +70,9 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise UserError(f"--set takes key=value, got {pair!r}")
+            raise UserError(f"--set takes key=value, got {_short(pair)}")
+        if key.strip() == "seed":
+            raise UserError("set the seed with --seed, not --set seed=...")
         settings[key.strip()] = _parse_value(raw.strip())
     return settings
 
@@ -56,11 +84,12 @@ def _make_env(env_id: str, **kwargs: Any):
 
     try:
         return gym.make(env_id, **kwargs)
-    except gym.error.Error as exc:
+    except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as exc:
         known = [name for name in gym.registry if isinstance(name, str)]
         close = difflib.get_close_matches(env_id, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"cannot make env {env_id!r}: {exc}{hint}") from None
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot make env {_short(env_id)}: {message}{hint}") from None
 
 
 def _write_outputs(writers: list[tuple[str, Callable[[], Any]]]) -> int:
@@ -82,8 +111,40 @@ def _write_outputs(writers: list[tuple[str, Callable[[], Any]]]) -> int:
 
 
 def _check_output(path: str | None, force: bool) -> None:
-    if path and path != "-" and Path(path).is_file() and not force:
-        raise UserError(f"{path} exists; pass --force to replace it")
+    """Refuse, before any work starts, an output that could not be written or would
+    replace a file without ``--force``."""
+    import errno
+    import os
+
+    if not path or path == "-":
+        return
+    target = Path(path)
+    try:
+        if target.is_dir():
+            raise UserError(f"cannot write {path}: it is a directory")
+        if target.exists():
+            if not target.is_file():
+                return  # a device or a pipe (/dev/stdout): written into as it is
+            if not force:
+                raise UserError(f"{path} exists; pass --force to replace it")
+        parent = target.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise UserError(f"cannot write {path}: the name is too long") from None
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    if not parent.is_dir():
+        raise UserError(f"cannot write {path}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {path}: {parent} is not writable")
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    # The temporary file beside it is named ".<name>.<pid>.<random>.tmp".
+    if len(target.name.encode()) + 32 > name_max:
+        raise UserError(f"cannot write {path}: the file name is too long")
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -113,11 +174,13 @@ def cmd_agents(args: argparse.Namespace) -> int:
     for column in ("name", "summary", "provided by"):
         table.add_column(column)
     for row in rows:
-        source = f"{row.distribution or '?'} {row.version or ''}".strip()
+        source = escape(f"{row.distribution or '?'} {row.version or ''}".strip())
         if row.ok:
-            table.add_row(row.name, row.summary, source)
+            table.add_row(escape(row.name), escape(row.summary), source)
         else:
-            table.add_row(f"[red]{row.plugin}[/]", f"[red]broken: {row.error}[/]", source)
+            table.add_row(
+                f"[red]{escape(row.plugin)}[/]", f"[red]broken: {escape(str(row.error))}[/]", source
+            )
     console().print(table)
     return 0
 
@@ -184,7 +247,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = console()
     if saved:
         out.print(
-            f"saved {saved[0]}" + (f"; plot {args.plot}" if args.plot else ""), soft_wrap=True
+            f"saved {escape(str(saved[0]))}" + (f"; plot {escape(args.plot)}" if args.plot else ""),
+            soft_wrap=True,
         )
     return status
 
@@ -215,7 +279,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _emit_json(data, args.json)
         return 0
     line = (
-        f"{args.file}: mean return {result.mean:.1f} ± {result.std:.1f} (std) over "
+        f"{escape(args.file)}: mean return {result.mean:.1f} ± {result.std:.1f} (std) over "
         f"{args.episodes} episodes, 95 % CI [{low:.1f}, {high:.1f}]"
     )
     if optimum:
@@ -255,6 +319,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             progress=lambda done, total: progress.update(task, completed=done),
             backend=args.backend,
             address=args.address,
+            timeout=args.timeout,
         )
     writers: list[tuple[str, Callable[[], Any]]] = []
     if args.plot:
@@ -279,6 +344,51 @@ def _parse_grid(pairs: list[str], option: str) -> dict[str, list[Any]]:
     return grid
 
 
+def _check_config(config: dict[str, Any], path: str) -> dict[str, Any]:
+    """Refuse a sweep TOML whose values have the wrong types, before any work starts."""
+
+    def bad(key: str, wanted: str) -> UserError:
+        return UserError(f"{path}: {key} must be {wanted}, got {_short(repr(config[key]))}")
+
+    def whole(value: Any, low: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    plain = (str, int, float, bool)
+    if "agents" in config and (
+        not isinstance(config["agents"], list)
+        or not config["agents"]
+        or not all(isinstance(a, str) for a in config["agents"])
+    ):
+        raise bad("agents", "a non-empty list of agent names")
+    if "seeds" in config and (
+        not isinstance(config["seeds"], list)
+        or not config["seeds"]
+        or not all(whole(s, 0) for s in config["seeds"])
+        or len(set(config["seeds"])) != len(config["seeds"])
+    ):
+        raise bad("seeds", "a non-empty list of distinct whole numbers >= 0")
+    if "trials" in config and not whole(config["trials"], 1):
+        raise bad("trials", "a whole number >= 1")
+    if "episodes" in config and not whole(config["episodes"], 0):
+        raise bad("episodes", "a whole number >= 0")
+    if "env" in config and not isinstance(config["env"], str):
+        raise bad("env", "a Gymnasium env id (text)")
+    for key in ("grid", "env_grid"):
+        if key not in config:
+            continue
+        table = config[key]
+        if not isinstance(table, dict):
+            raise bad(key, "a table of name = [values]")
+        for name, values in table.items():
+            values = values if isinstance(values, list) else [values]
+            if not values or not all(isinstance(v, plain) for v in values):
+                raise UserError(
+                    f"{path}: {key}.{name} must be a value or a non-empty list of plain values"
+                )
+            table[name] = values
+    return config
+
+
 def _read_config(path: str) -> dict[str, Any]:
     try:
         import tomllib
@@ -295,7 +405,7 @@ def _read_config(path: str) -> dict[str, Any]:
     unknown = sorted(set(config) - known)
     if unknown:
         raise UserError(f"{path}: unknown key(s) {unknown}; allowed: {', '.join(sorted(known))}")
-    return config
+    return _check_config(config, path)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -346,6 +456,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             workers=args.jobs,
             max_retries=args.retries,
             progress=on_cell,
+            timeout=args.timeout,
         )
     writers: list[tuple[str, Callable[[], Any]]] = []
     if args.plot:

@@ -6,6 +6,7 @@ import argparse
 from typing import NoReturn
 
 from nchain_agents.cli.commands import (
+    MAX_HORIZON,
     cmd_agents,
     cmd_compare,
     cmd_evaluate,
@@ -13,6 +14,7 @@ from nchain_agents.cli.commands import (
     cmd_sweep,
     cmd_train,
 )
+from nchain_agents.distributed import MAX_WORKERS
 
 EPILOG = """examples:
   nchain agents
@@ -30,16 +32,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _at_least(low: int):
-    """An argparse type: a whole number >= ``low``."""
+def _at_least(low: int, high: int | None = None):
+    """An argparse type: a whole number >= ``low`` (and <= ``high``)."""
 
     def parse(text: str) -> int:
+        shown = text if len(text) <= 40 else text[:37] + "..."
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
         if value < low:
-            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {shown}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"expected a number <= {high}, got {shown}")
         return value
 
     return parse
@@ -47,6 +52,9 @@ def _at_least(low: int):
 
 _positive = _at_least(1)
 _non_negative = _at_least(0)
+_seed = _at_least(0, 2**128 - 1)
+_jobs = _at_least(1, MAX_WORKERS)
+_horizon = _at_least(0, MAX_HORIZON)
 
 
 def _backend_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,6 +65,24 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
         help="where trials run (default local)",
     )
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="stop waiting for a job (a batch of trials, a sweep cell) after this long",
+    )
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {shown!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--episodes", type=_non_negative, help="training episodes (default: the agent's)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed (default 0)")
     p.add_argument(
         "--set",
         action="append",
@@ -123,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a file written by `nchain train` or agent.save()")
     p.add_argument("--env", default="NChain-v0", help="Gymnasium env id (default NChain-v0)")
     p.add_argument("--episodes", type=_positive, default=10, help="episodes (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first reset (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the first reset (default 0)")
     p.set_defaults(func=cmd_evaluate)
 
     p = command(
@@ -135,8 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--episodes", type=_non_negative, help="training episodes per agent (default: each agent's)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--jobs", type=_positive, default=2, help="worker threads (default 2)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed (default 0)")
+    p.add_argument(
+        "--jobs", type=_jobs, default=2, help=f"worker threads, at most {MAX_WORKERS} (default 2)"
+    )
     p.add_argument("--env", default="NChain-v0", help="Gymnasium env id (default NChain-v0)")
     p.add_argument("--plot", metavar="FILE.png", help="write wins and game totals with CIs")
     p.add_argument("--force", action="store_true", help="replace existing output files")
@@ -167,14 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2",
         help="env keyword values, repeatable",
     )
-    p.add_argument("--seeds", type=int, nargs="+", help="one cell per seed (default 0)")
+    p.add_argument("--seeds", type=_seed, nargs="+", help="one cell per seed (default 0)")
     p.add_argument("--trials", type=_positive, help="trials per cell (default 10)")
     p.add_argument(
         "--episodes", type=_non_negative, help="training episodes (default: each agent's)"
     )
     p.add_argument("--env", default="NChain-v0", help="Gymnasium env id (default NChain-v0)")
     p.add_argument(
-        "--jobs", type=_positive, default=2, help="worker threads for the local backend (default 2)"
+        "--jobs", type=_jobs, default=2, help="worker threads for the local backend (default 2)"
     )
     p.add_argument(
         "--retries",
@@ -192,14 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
         "exact Q*, V*, optimal policy and expected return by value iteration",
         "  nchain solve --n 10 --slip 0.1\n",
     )
-    p.add_argument("--n", type=int, default=5, help="chain length (default 5)")
+    p.add_argument("--n", type=_at_least(2, 10_000_000), default=5, help="chain length (default 5)")
     p.add_argument("--slip", type=float, default=0.2, help="slip probability (default 0.2)")
     p.add_argument("--small", type=float, default=2.0, help="BACKWARD reward (default 2)")
     p.add_argument("--large", type=float, default=10.0, help="reward at the end (default 10)")
     p.add_argument("--gamma", type=float, default=0.95, help="discount (default 0.95)")
     p.add_argument(
-        "--horizon", type=int, default=1000, help="steps for the expected return (default 1000)"
+        "--horizon",
+        type=_horizon,
+        default=1000,
+        help="steps for the expected return (default 1000)",
     )
-    p.add_argument("--seed", type=int, default=0, help="accepted for uniformity; solving is exact")
+    p.add_argument(
+        "--seed", type=_seed, default=0, help="accepted for uniformity; solving is exact"
+    )
     p.set_defaults(func=cmd_solve)
     return parser

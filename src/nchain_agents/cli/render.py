@@ -61,7 +61,7 @@ def print_tournament(result) -> None:
     regrets = result.regrets
     for i, name in enumerate(result.agents):
         table.add_row(
-            name,
+            escape(name),
             str(result.wins[i]),
             f"{100 * result.shares[i]:.0f} % [{100 * share_ci[i, 0]:.0f}, {100 * share_ci[i, 1]:.0f}]",
             f"{result.mean_totals[i]:.1f} [{total_ci[i, 0]:.1f}, {total_ci[i, 1]:.1f}]",

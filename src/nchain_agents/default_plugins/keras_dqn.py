@@ -59,7 +59,22 @@ class KerasDQNAgent(Agent):
 
     # -- state ------------------------------------------------------------------------
 
+    def network_parameters(self, n_states: int, n_actions: int) -> int:
+        """Weights of the network for these space sizes."""
+        h = self.hidden_units
+        return n_states * h + h + h * n_actions + n_actions
+
     def _setup(self) -> None:
+        from nchain_agents.errors import SpaceMismatchError
+        from nchain_agents.limits import MAX_NETWORK_PARAMETERS
+
+        size = self.network_parameters(self.n_states, self.n_actions)
+        if size > MAX_NETWORK_PARAMETERS:
+            self.n_states = self.n_actions = None
+            raise SpaceMismatchError(
+                f"a network with {size:,} weights is too large (keras-dqn allows "
+                f"{MAX_NETWORK_PARAMETERS:,}); use fewer hidden_units or a smaller env"
+            )
         graph = _graph()
         seed = int(self._rng.integers(2**31 - 2))
         model = graph.build_model(self.n_states, self.n_actions, self.hidden_units, seed)
@@ -179,6 +194,19 @@ class KerasDQNAgent(Agent):
             wanted[f"adam_v{i}"] = (shape, "f")
         return wanted
 
+    def _check_arrays(self, arrays: dict[str, np.ndarray]) -> str | None:
+        problem = super()._check_arrays(arrays)
+        if problem is not None:
+            return problem
+        epsilon, step = float(arrays["epsilon"][0]), float(arrays["adam_step"][0])
+        if not 0.0 <= epsilon <= 1.0:
+            return f"epsilon must be in [0, 1], got {epsilon!r}"
+        if step < 0 or step != int(step):
+            return f"Adam's step count must be a whole number >= 0, got {step!r}"
+        if any((arrays[f"adam_v{i}"] < 0).any() for i in range(4)):
+            return "Adam's second moments must not be negative"
+        return None
+
     def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self._pending_arrays = arrays  # applied with the model in _restore_files
 
@@ -189,15 +217,25 @@ class KerasDQNAgent(Agent):
             return {MODEL_FILE: path.read_bytes()}
 
     def _restore_files(self, files: dict[str, bytes]) -> None:
+        from nchain_agents.errors import AgentFileError
+        from nchain_agents.keras_archive import checked_model_bytes
+
         graph = _graph()
         if set(files) != {MODEL_FILE}:
-            raise ValueError(f"expected exactly one file {MODEL_FILE!r}, got {sorted(files)}")
+            raise AgentFileError(f"expected exactly one file {MODEL_FILE!r}, got {sorted(files)}")
+        # Checked (members, sizes, the network's config) before Keras sees a byte of it.
+        clean = checked_model_bytes(
+            files[MODEL_FILE], self.n_states, self.n_actions, self.hidden_units
+        )
         _, keras = graph.import_tensorflow()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / MODEL_FILE
-            path.write_bytes(files[MODEL_FILE])
+            path.write_bytes(clean)
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
         graph.check_model(model, self.n_states, self.n_actions, self.hidden_units)
+        for weight in model.get_weights():
+            if weight.dtype != np.float32 or not np.isfinite(weight).all():
+                raise AgentFileError("the stored network's weights must be finite float32")
         arrays = self._pending_arrays
         del self._pending_arrays
         self._state = graph.DQNState(

@@ -257,3 +257,113 @@ def test_sweep_rows_stay_distinguishable_at_80_columns(capsys):
     assert sorted(settings) == sorted(
         (lr, slip) for lr in ("0.5", "0.8") for slip in ("0.1", "0.2") for _ in range(2)
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["train", "q-table", "--set", "seed=5"], "set the seed with --seed"),
+        (["train", "q-table", "--set", "learning_rate=" + "9" * 400], "too long"),
+        (["train", "q-table", "--set", "learning_rate=" + "9" * 150], "learning_rate must be in (0, 1]"),
+        (["train", "q-table", "--set", "gamma=" + "[" * 50_000], "too long"),
+        (["train", "q-table", "--set", "gamma=[[[[1]]]]"], "not a container"),
+        (["train", "q-table", "--env", "nosuchmodule:Foo-v0"], "cannot make env 'nosuchmodule:Foo-v0'"),
+        (["evaluate", "x.zip", "--seed", "-1"], "expected a number >= 0, got -1"),
+        (["compare", "--env", "CartPole-v1", "--trials", "1"], "observation space must be gymnasium.spaces.Discrete"),
+        (["compare", "--jobs", "2000"], "expected a number <= 64, got 2000"),
+        (["compare", "--timeout", "-3"], "expected seconds > 0"),
+        (["solve", "--horizon", str(10**13)], "expected a number <= 1000000000000"),
+        (["solve", "--n", "1"], "expected a number >= 2"),
+        (["train", "q-table", "--episodes", "1", "-o", "under/a/file/x.zip"], "is a file, not a directory"),
+        (["train", "q-table", "--episodes", "1", "-o", "y" * 300 + ".zip"], "name is too long"),
+        (["train", "q-table", "--episodes", "1", "-o", "exists"], "exists.zip exists; pass --force"),
+        (["train", "q-table", "--episodes", "1", "--json", "exists.zip"], "exists.zip exists; pass --force"),
+        (["compare", "--trials", "1", "--plot", "exists.zip"], "exists.zip exists; pass --force"),
+    ],
+)  # fmt: skip
+def test_more_bad_input_is_one_line(capsys, tmp_path, monkeypatch, argv, pattern):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "under").write_text("a file where a directory should be")
+    (tmp_path / "exists.zip").write_bytes(b"precious")
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    assert pattern in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "exists.zip").read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.zip", "under"]
+
+
+@pytest.mark.parametrize("name", ["b[/].zip", "d[bold red]x.zip"])
+def test_markup_in_file_names_is_printed_as_is(capsys, tmp_path, name):
+    target = tmp_path / name
+    code, out, err = run(capsys, "train", "q-table", "--episodes", "2", "-o", str(target),
+                         "--json", str(tmp_path / "s[/].json"))  # fmt: skip
+    assert code == 0, err
+    assert target.exists()
+    assert name in out.replace("\n", "") and "s[/].json" in err
+
+
+def test_evaluate_refuses_mismatched_spaces(capsys, tmp_path):
+    path = (
+        load_agent("q-table", seed=0).learn(gym.make("FrozenLake-v1"), 2).save(tmp_path / "f.zip")
+    )
+    code, _, err = run(capsys, "evaluate", str(path))
+    assert code == 2
+    assert "built for Discrete(16)" in err and "Discrete(5)" in err
+
+
+def test_evaluate_refuses_an_env_that_never_ends():
+    from nchain_gym import NChainEnv
+
+    agent = load_agent("q-table", seed=0).learn(gym.make("NChain-v0", max_episode_steps=5), 1)
+    with pytest.raises(ValueError, match="never ends an episode"):
+        evaluate(agent, NChainEnv(), n_episodes=1)
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "closed"])
+def test_unwritable_stdout_is_one_line(tmp_path, target):
+    """`nchain solve --json` with stdout on a full device or closed: exit 2, one line."""
+    redirect = ">/dev/full" if target == "/dev/full" else ">&-"
+    command = f"\"{sys.executable}\" -c \"from nchain_agents.cli import main; import sys; sys.exit(main(['solve', '--json']))\" {redirect}"
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+
+
+def test_ctrl_c_stops_a_running_compare_quickly(tmp_path):
+    """SIGINT while a long trial runs: exit 130 within a few seconds, no output file.
+    Each trial trains 20,000 episodes (about 0.4 s of compiled work per agent and trial,
+    400 trials); before, Ctrl-C printed "interrupted" and then waited for the pool."""
+    import signal
+    import time
+
+    target = tmp_path / "out.json"
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from nchain_agents.cli import main; "
+         "sys.exit(main(sys.argv[1:]))", "compare", "--trials", "400", "--episodes", "20000",
+         "--jobs", "2", "--json", str(target)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    time.sleep(4)
+    assert process.poll() is None, process.communicate()
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 5
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_huge_numbers_are_hyperparameter_errors():
+    from nchain_agents import HyperparameterError
+
+    with pytest.raises(HyperparameterError, match="learning_rate must be a finite number"):
+        load_agent("q-table", learning_rate=10**400)
+    with pytest.raises(HyperparameterError, match=r"hidden_units must be in \[1, 4096\], got 1000"):
+        load_agent("keras-dqn", hidden_units=10**400)

@@ -192,3 +192,76 @@ def test_ray_is_quiet_by_default(tmp_path):
     assert out.returncode == 0, out.stderr
     noise = [line for line in out.stderr.splitlines() if " WARNING " in line or " INFO " in line]
     assert noise == [], out.stderr
+
+
+def test_local_timeout_reports_a_stuck_cell_and_finishes_the_rest(test_agents):
+    import time
+
+    start = time.monotonic()
+    result = sweep(
+        ["sleepy-agent"], grid={"sleep": [0.0, 30.0]}, trials=1, episodes=1, timeout=1.0,
+        workers=2, max_retries=0,
+    )  # fmt: skip
+    assert time.monotonic() - start < 10
+    by_sleep = {row["hyperparameters"]["sleep"]: row for row in result.rows}
+    assert by_sleep[0.0]["status"] == "ok"
+    assert by_sleep[30.0]["status"] == "failed"
+    assert "timed out after 1 s" in by_sleep[30.0]["error"]
+
+
+@pytest.mark.slow
+def test_ray_timeout_reports_a_stuck_cell(local_ray, test_agents):
+    result = sweep(
+        ["sleepy-agent"], grid={"sleep": [0.0, 60.0]}, trials=1, episodes=1, timeout=5.0,
+        backend="ray", max_retries=0,
+    )  # fmt: skip
+    statuses = {row["hyperparameters"]["sleep"]: row["status"] for row in result.rows}
+    assert statuses == {0.0: "ok", 60.0: "failed"}
+
+
+def test_bad_run_settings_are_refused_up_front():
+    from nchain_agents import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="workers must be an integer from 1 to 64"):
+        tournament(trials=1, workers=2000)
+    with pytest.raises(
+        InvalidArgumentError, match="trials_per_task must be None or an integer >= 1"
+    ):
+        tournament(trials=3, trials_per_task=-1)
+    with pytest.raises(InvalidArgumentError, match="sets 'seed'"):
+        tournament(agents=["q-table"], trials=1, hyperparameters={"q-table": {"seed": 3}})
+    with pytest.raises(InvalidArgumentError, match="timeout must be None or seconds > 0"):
+        sweep(["q-table"], timeout=0)
+    with pytest.raises(InvalidArgumentError, match="seeds must be distinct integers >= 0"):
+        sweep(["q-table"], seeds=[1.5, True])
+    with pytest.raises(InvalidArgumentError, match="seeds must be a non-empty list"):
+        sweep(["q-table"], seeds=[])
+    with pytest.raises(InvalidArgumentError, match="agents must be a non-empty list"):
+        sweep("q-table")
+
+
+@pytest.mark.parametrize(
+    ("toml", "pattern"),
+    [
+        ("grid = 5\n", "grid must be a table"),
+        ("env_grid = [1, 2]\n", "env_grid must be a table"),
+        ("seeds = []\n", "seeds must be a non-empty list"),
+        ("seeds = [1.5, true]\n", "seeds must be a non-empty list of distinct whole numbers"),
+        ('agents = "q-table"\n', "agents must be a non-empty list of agent names"),
+        ("trials = 0\n", "trials must be a whole number >= 1"),
+        (
+            "[grid]\nlearning_rate = [[0.5]]\n",
+            "grid.learning_rate must be a value or a non-empty list",
+        ),
+        ('[grid]\nlearning_rate = ["abc"]\n', "learning_rate must be float, got 'abc'"),
+        ("[env_grid]\nn = [1]\n", "n must be an integer >= 2"),
+    ],
+)
+def test_strict_sweep_config(capsys, tmp_path, toml, pattern):
+    config = tmp_path / "sweep.toml"
+    config.write_text(('agents = ["q-table"]\n' if "agents" not in toml else "") + toml)
+    code = main(["sweep", "--config", str(config), "--trials", "1", "--episodes", "1"])
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    assert pattern in err, err
+    assert len(err.strip().splitlines()) == 1

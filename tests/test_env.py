@@ -144,6 +144,11 @@ def test_numpy_integer_actions_accepted():
         ({"small": float("inf")}, "small must be a finite number.*inf"),
         ({"large": float("nan")}, "large must be a finite number.*nan"),
         ({"large": "ten"}, "large must be a finite number.*'ten'"),
+        ({"slip": True}, r"slip must be a probability in \[0, 1\], got True"),
+        ({"slip": "0.3"}, r"slip must be a probability in \[0, 1\], got '0.3'"),
+        ({"small": True}, "small must be a finite number, got True"),
+        ({"n": True}, "n must be an integer >= 2"),
+        ({"large": 10**400}, "large must be a finite number"),
         ({"render_mode": "human"}, "render_mode.*'human'"),
     ],
 )
@@ -152,7 +157,10 @@ def test_bad_parameters(kwargs, pattern):
         NChainEnv(**kwargs)
 
 
-@pytest.mark.parametrize("action", [2, -1, 0.5, "0", None, np.array([0, 1])])
+@pytest.mark.parametrize(
+    "action",
+    [2, -1, 0.5, 0.0, 1.0, True, False, np.True_, "0", None, np.array([0, 1]), np.array(0.0)],
+)
 def test_bad_action(action):
     env = NChainEnv()
     env.reset()

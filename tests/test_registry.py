@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import textwrap
 import warnings
 
 import pytest
@@ -194,3 +196,173 @@ def test_listing_does_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False", "False"]
+
+
+MISBEHAVING = {
+    "nchain_blank_doc.py": """
+        from dataclasses import dataclass
+        import nchain_agents
+        from nchain_agents.default_plugins.random_agent import RandomAgent
+
+        @dataclass(kw_only=True, eq=False)
+        class BlankDoc(RandomAgent):
+            '''   '''
+
+        @dataclass(kw_only=True, eq=False)
+        class NumberDoc(RandomAgent):
+            pass
+        NumberDoc.__doc__ = 42
+
+        @dataclass(kw_only=True, eq=False)
+        class MarkupDoc(RandomAgent):
+            '''Breaks [/] rich [bold red]markup.'''
+
+        @nchain_agents.hookimpl
+        def register_agents(register):
+            register("blank-doc", BlankDoc)
+            register("number-doc", NumberDoc)
+            register("markup-doc", MarkupDoc)
+    """,
+    "nchain_exits_at_import.py": "import sys\nsys.exit(3)\n",
+    "nchain_interrupts_at_import.py": "raise KeyboardInterrupt\n",
+    "nchain_exits_in_hook.py": """
+        import sys
+        import nchain_agents
+        @nchain_agents.hookimpl
+        def register_agents(register):
+            sys.exit("bye")
+    """,
+    "nchain_prints_at_import.py": """
+        print("hello from a chatty plugin")
+        import nchain_agents
+        from nchain_agents.default_plugins.random_agent import RandomAgent
+        class Chatty(RandomAgent):
+            '''Talks at import.'''
+        @nchain_agents.hookimpl
+        def register_agents(register):
+            print("and in its hook")
+            register("chatty", Chatty)
+    """,
+    "nchain_lists_at_import.py": """
+        import nchain_agents
+        seen = [row.name for row in nchain_agents.list_agents()]
+        from nchain_agents.default_plugins.random_agent import RandomAgent
+        class Curious(RandomAgent):
+            '''Lists agents while being loaded.'''
+        @nchain_agents.hookimpl
+        def register_agents(register):
+            register("curious", Curious)
+    """,
+}
+
+
+@pytest.fixture
+def misbehaving_site(fake_site, monkeypatch):
+    from nchain_agents import registry as registry_module
+
+    write_distribution(
+        fake_site,
+        "nchain-misbehaving",
+        "0.1",
+        {
+            name.removesuffix(".py").removeprefix("nchain_"): name.removesuffix(".py")
+            for name in MISBEHAVING
+        },
+        MISBEHAVING,
+    )
+    monkeypatch.setattr(registry_module, "_default", None)
+    yield fake_site
+    registry_module._default = None
+
+
+def test_misbehaving_plugins_are_isolated(misbehaving_site):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        rows = list_agents()
+    by_name = {row.name: row for row in rows if row.ok}
+    broken = {row.plugin.split()[0]: row.error for row in rows if not row.ok}
+    assert by_name["blank-doc"].summary == "BlankDoc"
+    assert by_name["number-doc"].summary == "NumberDoc"
+    assert by_name["markup-doc"].summary == "Breaks [/] rich [bold red]markup."
+    assert {"chatty", "curious", "q-table", "keras-dqn", "random"} <= set(by_name)
+    assert "SystemExit" in broken["exits_at_import"]
+    assert "KeyboardInterrupt" in broken["interrupts_at_import"]
+    assert "SystemExit" in broken["exits_in_hook"]
+    assert load_agent("q-table").summary().startswith("Greedy Q-learning")
+
+
+def test_cli_survives_misbehaving_plugins(misbehaving_site, capsys):
+    from nchain_agents.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginWarning)
+        assert main(["agents"]) == 0
+        out, err = capsys.readouterr()
+        # Shown as written (an unescaped "[/]" made rich raise): the words, brackets and all.
+        assert "Breaks" in out and "red]markup." in out
+        assert "hello from a chatty plugin" in err
+        assert main(["agents", "--json"]) == 0
+    out, _ = capsys.readouterr()
+    rows = json.loads(out)  # nothing the plugins printed ended up in the JSON
+    assert {"chatty", "curious", "q-table"} <= {row["name"] for row in rows}
+
+
+def test_interrupted_first_listing_recovers(fake_site, monkeypatch):
+    write_distribution(
+        fake_site,
+        "nchain-fake",
+        "1.0",
+        {"fake": "nchain_fake_plugin"},
+        {"nchain_fake_plugin.py": good_module("fake-agent", "FakeAgent", "nchain-fake")},
+    )
+    calls = {"n": 0}
+    real = Registry._load_entry_point
+
+    def interrupted(self, entry_point):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return real(self, entry_point)
+
+    registry = Registry()
+    monkeypatch.setattr(Registry, "_load_entry_point", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        registry.list()
+    rows = registry.list()  # the next call starts again: built-ins are not "taken"
+    assert all(row.ok for row in rows if row.distribution == "nchain-rl")
+    assert {"q-table", "fake-agent"} <= set(registry.names())
+
+
+def test_distribution_without_a_name(fake_site, monkeypatch):
+    info = fake_site / "nameless-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[nchain_agents]\nnameless = nchain_nameless\n")
+    (fake_site / "nchain_nameless.py").write_text(
+        good_module("nameless-agent", "Nameless", "a nameless distribution")
+    )
+    monkeypatch.setenv(PLUGINS_ENV_VAR, "nameless")
+    registry, _rows, _caught = fresh_registry()
+    assert "nameless-agent" in registry.names()
+    monkeypatch.setenv(PLUGINS_ENV_VAR, "someone-else")
+    registry, _rows, _caught = fresh_registry()
+    assert "nameless-agent" not in registry.names() and "q-table" in registry.names()
+
+
+def test_slow_plugin_is_named(fake_site, monkeypatch, capfd):
+    from nchain_agents import registry as registry_module
+
+    write_distribution(
+        fake_site,
+        "nchain-slow",
+        "1.0",
+        {"slow": "nchain_slow_plugin"},
+        {
+            "nchain_slow_plugin.py": "import time\ntime.sleep(0.6)\n"
+            + textwrap.dedent(good_module("slow-agent", "Slow", "nchain-slow"))
+        },
+    )
+    monkeypatch.setattr(registry_module, "SLOW_PLUGIN_SECONDS", 0.2)
+    registry, _rows, _caught = fresh_registry()
+    assert "slow-agent" in registry.names()
+    assert "still loading plugin 'slow (nchain_slow_plugin)'" in capfd.readouterr().err

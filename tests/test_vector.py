@@ -136,3 +136,17 @@ def test_no_truncation_when_unlimited():
     for _ in range(1500):
         _, _, _, truncated, _ = envs.step(np.array([0, 1]))
         assert not truncated.any()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint64, np.int8, np.int32, np.int64])
+def test_any_integer_action_dtype(dtype):
+    """uint8 / uint64 action arrays raised OverflowError; all integer dtypes now step alike."""
+    envs = NChainVectorEnv(num_envs=4, slip=0.0)
+    envs.reset(seed=0)
+    obs, reward, *_ = envs.step(np.array([0, 1, 0, 1], dtype=dtype))
+    assert obs.tolist() == [1, 0, 1, 0] and obs.dtype == np.int64
+    assert reward.tolist() == [0.0, 2.0, 0.0, 2.0]
+    with pytest.raises(
+        ValueError, match=r"actions must be 0 \(FORWARD\) or 1 \(BACKWARD\), got \[2\]"
+    ):
+        envs.step(np.array([0, 1, 2, 0], dtype=dtype))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,19 @@ class ProcessKillerAgent(RandomAgent):
         super()._learn(env, episodes, on_episode)
 
 
+@dataclass(kw_only=True, eq=False)
+class SleepyAgent(RandomAgent):
+    """Hangs in learn() for ``sleep`` seconds (a stuck job, for timeouts)."""
+
+    sleep: float = hyperparameter(0.0, "seconds to hang before learning")
+
+    def _learn(self, env, episodes, on_episode):
+        time.sleep(self.sleep)
+        super()._learn(env, episodes, on_episode)
+
+
 @nchain_agents.hookimpl
 def register_agents(register):
     register("failing-agent", FailingAgent)
     register("process-killer", ProcessKillerAgent)
+    register("sleepy-agent", SleepyAgent)

@@ -25,14 +25,18 @@ from nchain_agents import load_agent
 from nchain_agents.dqn_graph import import_tensorflow
 
 FUSED_RUN = """
-import json, resource, time
+import json, time
+def peak_mb():  # VmHWM: this process's own peak (ru_maxrss counts the parent's at fork)
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) // 1024
 start = time.perf_counter()
 import gymnasium as gym
 from nchain_agents import load_agent
 agent = load_agent("keras-dqn", seed=0).learn(gym.make("NChain-v0"))
 print(json.dumps({
     "seconds": time.perf_counter() - start,
-    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_mb": peak_mb(),
     "q": agent.q_values().round(1).tolist(),
 }))
 """

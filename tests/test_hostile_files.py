@@ -159,14 +159,18 @@ def test_oversized_network_in_the_manifest_is_refused(tmp_path, dqn_file):
 
 
 MEMORY_PROBE = """
-import resource, sys
+import sys
+def peak_mb():  # VmHWM: this process's own peak (ru_maxrss counts the parent's at fork)
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) // 1024
 from nchain_agents import load, AgentFileError
 try:
     load(sys.argv[1])
     print("loaded")
 except AgentFileError as exc:
     print("refused")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(peak_mb())
 """
 
 

@@ -84,9 +84,9 @@ def main() -> None:
 
     agent = load_agent("keras-dqn", seed=0)
     env = gym.make("NChain-v0", max_episode_steps=200)
-    agent.learn(env, 1, backend="env")  # trace the step functions
+    agent.learn(env, 1, loop="env")  # trace the step functions
     start = time.perf_counter()
-    agent.learn(env, 10, backend="env")
+    agent.learn(env, 10, loop="env")
     generic = (time.perf_counter() - start) / 2000
 
     out = subprocess.run(

@@ -101,7 +101,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         n_states = MAX_TABLE_CELLS // 4
         tabular = load_agent("q-table", seed=0).learn(
-            gym.wrappers.TimeLimit(WideEnv(n_states, 4), 1), 1, backend="env"
+            gym.wrappers.TimeLimit(WideEnv(n_states, 4), 1), 1, loop="env"
         )
         fill_history(tabular)
         report(f"q-table {n_states:,} x 4, {MAX_HISTORY_EPISODES:,} episodes", tabular, tmp)
@@ -109,7 +109,7 @@ def main() -> None:
         hidden = 10
         n_states = (MAX_NETWORK_PARAMETERS - hidden - 2) // (hidden + 1) - 2
         dqn = load_agent("keras-dqn", seed=0, hidden_units=hidden).learn(
-            gym.wrappers.TimeLimit(WideEnv(n_states, 2), 1), 1, backend="env"
+            gym.wrappers.TimeLimit(WideEnv(n_states, 2), 1), 1, loop="env"
         )
         fill_history(dqn)
         weights = dqn.network_parameters(n_states, 2)

@@ -82,12 +82,12 @@ def main() -> None:
     tutorial_500 = t_tut * 500 / sample
 
     load_agent("eps-greedy-q-table", seed=0).learn(gym.make("NChain-v0"), 1)  # compile/load
-    load_agent("eps-greedy-q-table", seed=0).learn(gym.make("NChain-v0"), 1, backend="env")
+    load_agent("eps-greedy-q-table", seed=0).learn(gym.make("NChain-v0"), 1, loop="env")
     t_fused, _ = timed(
         lambda: load_agent("eps-greedy-q-table", seed=0).learn(gym.make("NChain-v0"))
     )
     t_env, _ = timed(
-        lambda: load_agent("eps-greedy-q-table", seed=0).learn(gym.make("NChain-v0"), backend="env")
+        lambda: load_agent("eps-greedy-q-table", seed=0).learn(gym.make("NChain-v0"), loop="env")
     )
     print("one agent, 500 episodes x 1000 steps on gym.make('NChain-v0'):")
     print(f"  tutorial-style loop  {tutorial_500:8.2f} s  (timed on {sample} episodes)")

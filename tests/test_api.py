@@ -12,7 +12,7 @@ import pytest
 
 from helpers import child_venv, run_checked, write_distribution
 from nchain_agents import (
-    HyperparameterError,
+    InvalidArgumentError,
     NotTrainedError,
     Registry,
     SpaceMismatchError,
@@ -86,7 +86,7 @@ def test_callback_can_stop_and_sees_stats(name):
 
 @pytest.mark.parametrize("episodes", [-1, 2.5, True])
 def test_bad_episode_budget(episodes):
-    with pytest.raises(HyperparameterError, match="episodes must be an integer >= 0"):
+    with pytest.raises(InvalidArgumentError, match="episodes must be an integer >= 0"):
         load_agent("random").learn(short_env(), episodes=episodes)
 
 

@@ -81,14 +81,14 @@ def test_in_graph_dynamics_match_the_env():
     real env (built from P's outcome table) pays, episode by episode."""
     kwargs = {"n": 7, "slip": 0.3, "small": 1.5, "large": 4}
     hp = {"epsilon": 1.0, "epsilon_decay": 1.0}
-    env_path = load_agent("keras-dqn", seed=4, **hp).learn(short_env(**kwargs), 5, backend="env")
-    fused = load_agent("keras-dqn", seed=4, **hp).learn(short_env(**kwargs), 5, backend="fused")
+    env_path = load_agent("keras-dqn", seed=4, **hp).learn(short_env(**kwargs), 5, loop="env")
+    fused = load_agent("keras-dqn", seed=4, **hp).learn(short_env(**kwargs), 5, loop="fused")
     assert env_path.history.reward == fused.history.reward
     assert len(set(fused.history.reward)) > 1
 
 
 def test_graph_table_is_the_env_table():
-    from nchain_gym.env import outcome_table
+    from nchain_gym.dynamics import outcome_table
 
     env = NChainEnv(n=6, slip=0.25, small=3, large=8)
     next_state, rewards = outcome_table(6, 3.0, 8.0)
@@ -103,17 +103,17 @@ def test_env_and_fused_paths_learn_the_same():
     all episode totals equal and Q within 3e-6; we allow 10 % of episodes to differ
     and Q to differ by 1e-3 (with a learning rate of 1e-3, far below one update)."""
     for seed in (0, 1):
-        env_path = load_agent("keras-dqn", seed=seed).learn(short_env(), 30, backend="env")
-        fused = load_agent("keras-dqn", seed=seed).learn(short_env(), 30, backend="fused")
+        env_path = load_agent("keras-dqn", seed=seed).learn(short_env(), 30, loop="env")
+        fused = load_agent("keras-dqn", seed=seed).learn(short_env(), 30, loop="fused")
         same = np.mean(np.equal(env_path.history.reward, fused.history.reward))
         assert same >= 0.9
         np.testing.assert_allclose(env_path.q_values(), fused.q_values(), atol=1e-3)
 
 
-@pytest.mark.parametrize("backend", ["env", "fused"])
-def test_same_seed_same_weights_and_history(backend):
-    a = load_agent("keras-dqn", seed=8).learn(short_env(), 8, backend=backend)
-    b = load_agent("keras-dqn", seed=8).learn(short_env(), 8, backend=backend)
+@pytest.mark.parametrize("loop", ["env", "fused"])
+def test_same_seed_same_weights_and_history(loop):
+    a = load_agent("keras-dqn", seed=8).learn(short_env(), 8, loop=loop)
+    b = load_agent("keras-dqn", seed=8).learn(short_env(), 8, loop=loop)
     assert a.history == b.history
     for wa, wb in zip(a.model.get_weights(), b.model.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)

@@ -146,8 +146,11 @@ def test_temporary_plugin_fixture_adds_and_removes(temporary_plugin):
     class Plugin:
         @hookimpl
         def register_agents(self, register):
+            from dataclasses import dataclass
+
             from nchain_agents.default_plugins.random_agent import RandomAgent
 
+            @dataclass(kw_only=True, eq=False)
             class Temp(RandomAgent):
                 """A temporary agent."""
 
@@ -234,8 +237,10 @@ MISBEHAVING = {
     """,
     "nchain_prints_at_import.py": """
         print("hello from a chatty plugin")
+        from dataclasses import dataclass
         import nchain_agents
         from nchain_agents.default_plugins.random_agent import RandomAgent
+        @dataclass(kw_only=True, eq=False)
         class Chatty(RandomAgent):
             '''Talks at import.'''
         @nchain_agents.hookimpl
@@ -246,7 +251,9 @@ MISBEHAVING = {
     "nchain_lists_at_import.py": """
         import nchain_agents
         seen = [row.name for row in nchain_agents.list_agents()]
+        from dataclasses import dataclass
         from nchain_agents.default_plugins.random_agent import RandomAgent
+        @dataclass(kw_only=True, eq=False)
         class Curious(RandomAgent):
             '''Lists agents while being loaded.'''
         @nchain_agents.hookimpl

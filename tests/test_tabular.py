@@ -6,8 +6,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from nchain_agents import HyperparameterError, SpaceMismatchError, load_agent, tournament
+from nchain_agents import (
+    HyperparameterError,
+    InvalidArgumentError,
+    SpaceMismatchError,
+    load_agent,
+    tournament,
+)
 from nchain_agents import _kernels as k
+from nchain_agents import tabular_rules as rules
 
 TABULAR = ("naive-sum", "q-table", "eps-greedy-q-table")
 
@@ -15,74 +22,88 @@ TABULAR = ("naive-sum", "q-table", "eps-greedy-q-table")
 # -- the math, by hand -------------------------------------------------------------------
 
 
+def compiled(rule):
+    """The rule as the agents run it: compiled by Numba."""
+    return k.compiled(rule)
+
+
+NAN = float("nan")
+STANDARD = np.array([0.95, 0.8, 0.0])  # gamma, lr, tutorial rule off
+TUTORIAL = np.array([0.95, 0.8, 1.0])
+
+
 def test_naive_sum_update_by_hand():
+    update = compiled(rules.naive_sum_update)
     table = np.zeros((3, 2))
-    k.naive_sum_update(table, 0, 1, 2.0)  # BACKWARD from 0 paid 2
-    k.naive_sum_update(table, 0, 1, 2.0)
-    k.naive_sum_update(table, 2, 0, 10.0)
+    update(table, 0, 1, 2.0, 0, False, NAN, np.empty(0))  # BACKWARD from 0 paid 2
+    update(table, 0, 1, 2.0, 0, False, NAN, np.empty(0))
+    update(table, 2, 0, 10.0, 2, False, NAN, np.empty(0))
     np.testing.assert_array_equal(table, [[0, 4], [0, 0], [10, 0]])
 
 
 def test_q_learning_standard_rule_by_hand():
+    update = compiled(rules.q_learning_update)
     table = np.zeros((3, 2))
     # (s=0, a=1, r=2, s'=0): 0 + 0.8 * (2 + 0.95 * 0 - 0) = 1.6
-    k.q_learning_update(table, 0, 1, 2.0, 0, False, 0.95, 0.8, False)
+    update(table, 0, 1, 2.0, 0, False, NAN, STANDARD)
     assert table[0, 1] == pytest.approx(1.6)
     # (s=0, a=1, r=2, s'=0) again: 1.6 + 0.8 * (2 + 0.95 * 1.6 - 1.6) = 3.136
-    k.q_learning_update(table, 0, 1, 2.0, 0, False, 0.95, 0.8, False)
+    update(table, 0, 1, 2.0, 0, False, NAN, STANDARD)
     assert table[0, 1] == pytest.approx(3.136)
     # (s=1, a=0, r=0, s'=0): 0 + 0.8 * (0 + 0.95 * 3.136 - 0) = 2.38336
-    k.q_learning_update(table, 1, 0, 0.0, 0, False, 0.95, 0.8, False)
+    update(table, 1, 0, 0.0, 0, False, NAN, STANDARD)
     assert table[1, 0] == pytest.approx(2.38336)
     # A terminal next state contributes no future value: 0.8 * (5 - 0) = 4
-    k.q_learning_update(table, 2, 0, 5.0, 0, True, 0.95, 0.8, False)
+    update(table, 2, 0, 5.0, 0, True, NAN, STANDARD)
     assert table[2, 0] == pytest.approx(4.0)
 
 
 def test_q_learning_tutorial_rule_by_hand():
+    update = compiled(rules.q_learning_update)
     table = np.zeros((3, 2))
     # Q += r + lr * (g * max Q' - Q): 0 + 2 + 0.8 * (0.95 * 0 - 0) = 2.0  (= 1.6 / 0.8)
-    k.q_learning_update(table, 0, 1, 2.0, 0, False, 0.95, 0.8, True)
+    update(table, 0, 1, 2.0, 0, False, NAN, TUTORIAL)
     assert table[0, 1] == pytest.approx(2.0)
     # 2 + 2 + 0.8 * (0.95 * 2 - 2) = 3.92  (= 3.136 / 0.8)
-    k.q_learning_update(table, 0, 1, 2.0, 0, False, 0.95, 0.8, True)
+    update(table, 0, 1, 2.0, 0, False, NAN, TUTORIAL)
     assert table[0, 1] == pytest.approx(3.92)
     # 0 + 0 + 0.8 * (0.95 * 3.92 - 0) = 2.9792  (= 2.38336 / 0.8)
-    k.q_learning_update(table, 1, 0, 0.0, 0, False, 0.95, 0.8, True)
+    update(table, 1, 0, 0.0, 0, False, NAN, TUTORIAL)
     assert table[1, 0] == pytest.approx(2.9792)
 
 
 def test_action_choice_by_hand():
+    choose = compiled(rules.tutorial_action)
     table = np.array([[0.0, 0.0], [1.0, 3.0], [2.0, 2.0], [1.0, -1.0]])
     draws = np.array([0.7, 0.3, 0.2, 0.9, 0.4])
-    # Zero row, no exploration: random action from one draw: int(0.7 * 2) = 1.
-    assert k.choose_action(table, 0, 0.5, False, True, draws, 0) == (1, 1)
+    # Zero row, no exploration (epsilon NaN): random action from one draw: int(0.7 * 2) = 1.
+    assert choose(table, 0, NAN, draws, 0) == (1, 1)
     # Non-zero row, no exploration: argmax, no draw used.
-    assert k.choose_action(table, 1, 0.5, False, True, draws, 0) == (1, 0)
+    assert choose(table, 1, NAN, draws, 0) == (1, 0)
     # Ties go to the lowest action.
-    assert k.choose_action(table, 2, 0.5, False, True, draws, 0) == (0, 0)
+    assert choose(table, 2, NAN, draws, 0) == (0, 0)
     # A row that sums to 0 counts as a zero row (the tutorial tests the sum).
-    assert k.choose_action(table, 3, 0.5, False, True, draws, 1) == (0, 2)
+    assert choose(table, 3, NAN, draws, 1) == (0, 2)
     # Exploring: U=0.3 < eps=0.5 -> random from the next draw int(0.2 * 2) = 0.
-    assert k.choose_action(table, 1, 0.5, True, True, draws, 1) == (0, 3)
+    assert choose(table, 1, 0.5, draws, 1) == (0, 3)
     # Exploring: U=0.9 >= 0.5 and non-zero row -> argmax, one draw used.
-    assert k.choose_action(table, 1, 0.5, True, True, draws, 3) == (1, 4)
-    # keras-style: no zero-row rule -> argmax of a zero row is 0.
-    assert k.choose_action(table, 0, 0.0, False, False, draws, 0) == (0, 0)
+    assert choose(table, 1, 0.5, draws, 3) == (1, 4)
+    # Exploring with epsilon 0 still spends its draw, then plays greedy.
+    assert choose(table, 1, 0.0, draws, 0) == (1, 1)
 
 
 # -- the two update rules -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["q-table", "eps-greedy-q-table"])
-@pytest.mark.parametrize("backend", ["env", "fused"])
-def test_rules_make_the_same_decisions(name, backend):
+@pytest.mark.parametrize("loop", ["env", "fused"])
+def test_rules_make_the_same_decisions(name, loop):
     env_kwargs = {"max_episode_steps": 200}
     standard = load_agent(name, seed=5).learn(
-        gym.make("NChain-v0", **env_kwargs), episodes=60, backend=backend
+        gym.make("NChain-v0", **env_kwargs), episodes=60, loop=loop
     )
     tutorial = load_agent(name, seed=5, update_rule="tutorial").learn(
-        gym.make("NChain-v0", **env_kwargs), episodes=60, backend=backend
+        gym.make("NChain-v0", **env_kwargs), episodes=60, loop=loop
     )
     assert standard.history == tutorial.history
     np.testing.assert_allclose(tutorial.q_values() * 0.8, standard.q_values(), rtol=1e-9)
@@ -103,8 +124,8 @@ def test_env_and_fused_paths_agree_exactly(name):
     pins that the compiled dynamics are NChainEnv's (built from the same table).
     """
     kwargs = {"slip": 0.3, "small": 1.5, "large": 7, "n": 6, "max_episode_steps": 300}
-    env_path = load_agent(name, seed=9).learn(gym.make("NChain-v0", **kwargs), 40, backend="env")
-    fused = load_agent(name, seed=9).learn(gym.make("NChain-v0", **kwargs), 40, backend="fused")
+    env_path = load_agent(name, seed=9).learn(gym.make("NChain-v0", **kwargs), 40, loop="env")
+    fused = load_agent(name, seed=9).learn(gym.make("NChain-v0", **kwargs), 40, loop="fused")
     np.testing.assert_array_equal(env_path.q_values(), fused.q_values())
     assert env_path.history == fused.history
     auto = load_agent(name, seed=9).learn(gym.make("NChain-v0", **kwargs), 40)
@@ -130,8 +151,8 @@ def test_user_wrappers_are_never_bypassed():
     wrapped = load_agent("naive-sum", seed=1).learn(DoubleReward(gym.make("NChain-v0")), 20)
     # naive-sum sums rewards: with doubled rewards and the same streams, exactly twice.
     np.testing.assert_array_equal(wrapped.q_values(), 2 * plain.q_values())
-    with pytest.raises(ValueError, match="backend='fused' needs"):
-        load_agent("naive-sum").learn(DoubleReward(gym.make("NChain-v0")), 1, backend="fused")
+    with pytest.raises(ValueError, match="loop='fused' needs"):
+        load_agent("naive-sum").learn(DoubleReward(gym.make("NChain-v0")), 1, loop="fused")
 
 
 def test_raw_env_without_time_limit_is_refused():
@@ -205,7 +226,7 @@ def test_bad_hyperparameters(name, kwargs, pattern):
 
 
 def test_bad_episodes_and_spaces():
-    with pytest.raises(HyperparameterError, match="episodes must be an integer >= 0, got -5"):
+    with pytest.raises(InvalidArgumentError, match="episodes must be an integer >= 0, got -5"):
         load_agent("q-table").learn(gym.make("NChain-v0"), episodes=-5)
     with pytest.raises(
         SpaceMismatchError, match=r"observation space must be gymnasium.spaces.Discrete, got Box"
@@ -237,3 +258,43 @@ def test_eps_greedy_learns_best():
         for s in range(40)
     )
     assert last_forward >= 24
+
+
+def test_a_removed_plugin_never_breaks_the_built_ins(tmp_path):
+    """Numba's cache index of a function taking functions imports every module it was
+    compiled with: a plugin's rules in the built-ins' cached loop would make q-table
+    crash once the plugin is uninstalled. Train a plugin agent in one process, remove
+    its module, and train q-table in the next."""
+    import subprocess
+    import sys
+
+    plugin = tmp_path / "nchain_vanishing.py"
+    plugin.write_text(
+        "from dataclasses import dataclass\n"
+        "from nchain_agents import TabularAgent\n"
+        "def update(table, s, a, r, s2, terminated, epsilon, params):\n"
+        "    table[s, a] += 3.0 * r\n"
+        "@dataclass(kw_only=True, eq=False)\n"
+        "class Vanishing(TabularAgent):\n"
+        "    '''Gone after this process.'''\n"
+        "    update_step = staticmethod(update)\n"
+    )
+    train_plugin = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import gymnasium as gym, nchain_gym, nchain_vanishing\n"
+        "agent = nchain_vanishing.Vanishing(seed=0)\n"
+        "agent.learn(gym.make('NChain-v0', max_episode_steps=50), 3, loop='fused')\n"
+        "print(agent.q_values().sum() > 0)\n"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", train_plugin, str(tmp_path)], capture_output=True, text=True
+    )
+    assert first.stdout.strip() == "True", first.stderr
+    plugin.unlink()
+    train_builtin = (
+        "import gymnasium as gym, nchain_gym\nfrom nchain_agents import load_agent\n"
+        "load_agent('q-table', seed=0).learn(gym.make('NChain-v0', max_episode_steps=50), 3)\n"
+        "print('ok')\n"
+    )
+    second = subprocess.run([sys.executable, "-c", train_builtin], capture_output=True, text=True)
+    assert second.stdout.strip() == "ok", second.stderr

@@ -17,7 +17,16 @@ Outside packages add agents with ``@nchain_agents.hookimpl`` on a
 
 from __future__ import annotations
 
-from nchain_agents.base import Agent, EpisodeStats, History, hyperparameter, in_range, one_of
+from nchain_agents.base import (
+    Agent,
+    AgentState,
+    EpisodeSink,
+    EpisodeStats,
+    History,
+    hyperparameter,
+    in_range,
+    one_of,
+)
 from nchain_agents.errors import (
     AgentFileError,
     AgentStateError,
@@ -31,18 +40,23 @@ from nchain_agents.errors import (
     UnknownAgentError,
 )
 from nchain_agents.evaluation import EvaluationResult, evaluate
+from nchain_agents.fused import FusedNChain
 from nchain_agents.hookspecs import hookimpl
 from nchain_agents.registry import AgentInfo, Registry, list_agents, load, load_agent
 from nchain_agents.sweep import SweepResult, sweep
+from nchain_agents.tabular import TabularAgent
 from nchain_agents.tournament import TournamentResult, tournament
 
 __all__ = [
     "Agent",
     "AgentFileError",
     "AgentInfo",
+    "AgentState",
     "AgentStateError",
+    "EpisodeSink",
     "EpisodeStats",
     "EvaluationResult",
+    "FusedNChain",
     "History",
     "HyperparameterError",
     "InvalidArgumentError",
@@ -53,6 +67,7 @@ __all__ = [
     "Registry",
     "SpaceMismatchError",
     "SweepResult",
+    "TabularAgent",
     "TournamentResult",
     "UnknownAgentError",
     "evaluate",

@@ -1,115 +1,46 @@
-"""Compiled (Numba) pieces of the tabular agents: the one place their math lives.
+"""The compiled (Numba) side of the tabular agents: the rules, compiled, and the fused loop.
 
-Both training paths call these same functions: the env path calls them once per
-step from Python around a real ``env.step``, and the fused NChain path calls them
-inside :func:`train_nchain`, a compiled loop whose dynamics are the env's own
-``outcome_table`` and whose slips come from the same generator stream the env
-would use. Same seed, same numbers, bit for bit.
-
-Random numbers for the agent come from a block of uniforms (``AGENT_BLOCK``)
-refilled from the agent's ``numpy.random.Generator`` whenever fewer than two are
-left, in both paths.
+Imported only when a tabular agent trains. :func:`compiled` turns a rule written in
+:mod:`nchain_agents.tabular_rules`' style into a Numba function (once per function);
+:func:`train_nchain` is the fused NChain loop that calls a compiled update and action
+rule, takes its slips exactly as ``NChainEnv`` draws them (the random-stream contract
+of :mod:`nchain_gym.dynamics`) and its agent draws exactly as ``TabularAgent.act``
+does: a block of ``AGENT_BLOCK`` uniforms from the agent's generator, refilled whenever
+fewer than two are left. Same seed, same numbers as the env loop, bit for bit.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 from numba import njit
 
-from nchain_agents._kernel_ids import NAIVE_SUM
-from nchain_gym.env import ENV_DRAW_BLOCK
+from nchain_gym.dynamics import SLIP_BLOCK
 
 AGENT_BLOCK = 256
 """Uniforms per refill of the agent's draw buffer."""
-ENV_BLOCK = ENV_DRAW_BLOCK
-"""Uniforms per refill of the fused env's slip buffer: exactly as ``NChainEnv`` draws them."""
+
+_COMPILED: dict[Callable[..., Any], Any] = {}
+_LOCK = threading.Lock()
 
 
-# Row reductions are written as loops: on 2-element rows they are several times
-# faster in Numba than np.argmax / np.max / ndarray.sum on a row view.
+def compiled(rule: Callable[..., Any]) -> Any:
+    """``rule`` compiled with ``numba.njit`` (cached on disk, GIL released), once."""
+    if hasattr(rule, "py_func"):  # already a Numba function
+        return rule
+    with _LOCK:
+        if rule not in _COMPILED:
+            _COMPILED[rule] = njit(cache=True, nogil=True)(rule)
+        return _COMPILED[rule]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def row_argmax_sum(table, s):
-    """``(argmax Q[s], sum Q[s])``; argmax ties go to the lowest action, as np.argmax."""
-    best = 0
-    best_value = table[s, 0]
-    total = best_value
-    for a in range(1, table.shape[1]):
-        value = table[s, a]
-        total += value
-        if value > best_value:
-            best, best_value = a, value
-    return best, total
-
-
-@njit(cache=True, nogil=True, inline="always")
-def row_max(table, s):
-    """``max Q[s]``."""
-    best = table[s, 0]
-    for a in range(1, table.shape[1]):
-        if table[s, a] > best:
-            best = table[s, a]
-    return best
-
-
-@njit(cache=True, nogil=True, inline="always")
-def choose_action(table, s, eps, explore, zero_row_rule, draws, pos):
-    """The tutorial's action choice; returns ``(action, next_pos)``.
-
-    ``if (explore and U < eps) or (zero_row_rule and sum(Q[s]) == 0)``: a uniformly
-    random action, else ``argmax Q[s]`` (ties to the lowest action).
-    """
-    greedy, total = row_argmax_sum(table, s)
-    go_random = False
-    if explore:
-        go_random = draws[pos] < eps
-        pos += 1
-    if not go_random and zero_row_rule and total == 0.0:
-        go_random = True
-    if go_random:
-        return int(draws[pos] * table.shape[1]), pos + 1
-    return greedy, pos
-
-
-@njit(cache=True, nogil=True, inline="always")
-def naive_sum_update(table, s, a, r):
-    """``T[s, a] += r``: sum the raw rewards, no discounting, no bootstrapping."""
-    table[s, a] += r
-
-
-@njit(cache=True, nogil=True, inline="always")
-def q_learning_update(table, s, a, r, s2, terminated, gamma, lr, tutorial_rule):
-    """One Q-learning step, textbook rule or the tutorial code's rule.
-
-    Standard: ``Q[s,a] += lr * (r + gamma * max Q[s'] - Q[s,a])``.
-    Tutorial: ``Q[s,a] += r + lr * (gamma * max Q[s'] - Q[s,a])`` (its table is the
-    standard one divided by ``lr``). A terminal ``s'`` contributes no future value.
-    """
-    future = 0.0 if terminated else gamma * row_max(table, s2)
-    if tutorial_rule:
-        table[s, a] += r + lr * (future - table[s, a])
-    else:
-        table[s, a] += lr * (r + future - table[s, a])
-
-
-@njit(cache=True, nogil=True, inline="always")
-def update(kind, table, s, a, r, s2, terminated, gamma, lr, tutorial_rule):
-    """Dispatch to the agent's update rule."""
-    if kind == NAIVE_SUM:
-        naive_sum_update(table, s, a, r)
-    else:
-        q_learning_update(table, s, a, r, s2, terminated, gamma, lr, tutorial_rule)
-
-
-@njit(cache=True, nogil=True)
-def train_nchain(
+def _train_nchain(
     table,
-    kind,
-    gamma,
-    lr,
-    tutorial_rule,
-    explore,
-    zero_row_rule,
+    update,
+    action,
+    params,
     epsilon,
     decay,
     episodes,
@@ -136,7 +67,7 @@ def train_nchain(
     a_pos = agent_pos[0]
     eps = epsilon[0]
     for episode in range(episodes):
-        if explore:
+        if eps == eps:  # the agent's schedule: epsilon *= decay before each episode
             eps *= decay
         s = 0
         total = 0.0
@@ -144,15 +75,15 @@ def train_nchain(
             if a_pos > AGENT_BLOCK - 2:
                 agent_buf[:] = agent_rng.random(AGENT_BLOCK)
                 a_pos = 0
-            a, a_pos = choose_action(table, s, eps, explore, zero_row_rule, agent_buf, a_pos)
+            a, a_pos = action(table, s, eps, agent_buf, a_pos)
             if e_pos == 0:
-                env_buf[:] = env_rng.random(ENV_BLOCK)
-                e_pos = ENV_BLOCK
+                env_buf[:] = env_rng.random(SLIP_BLOCK)
+                e_pos = SLIP_BLOCK
             e_pos -= 1
             taken = a ^ (1 if env_buf[e_pos] < slip else 0)
             s2 = next_state[s, taken]
             r = rewards[s, taken]
-            update(kind, table, s, a, r, s2, False, gamma, lr, tutorial_rule)
+            update(table, s, a, r, s2, False, eps, params)
             total += r
             s = s2
         out_reward[episode] = total
@@ -161,3 +92,19 @@ def train_nchain(
     env_pos[0] = e_pos
     agent_pos[0] = a_pos
     epsilon[0] = eps
+
+
+# Numba's on-disk cache of a function that takes other functions lists every
+# specialisation in one index, and reading that index imports the modules of all the
+# functions it was ever compiled with. A plugin's rules must therefore never enter the
+# cached loop (uninstalling the plugin would break every tabular agent): the built-in
+# rules get the cached loop, any other rules an uncached copy (compiled once a process).
+_train_builtin = njit(cache=True, nogil=True)(_train_nchain)
+_train_other = njit(cache=False, nogil=True)(_train_nchain)
+BUILTIN_RULES_MODULE = "nchain_agents.tabular_rules"
+
+
+def train_loop(update: Any, action: Any) -> Any:
+    """The fused NChain loop for these compiled rules (see :func:`_train_nchain`)."""
+    builtin = all(rule.py_func.__module__ == BUILTIN_RULES_MODULE for rule in (update, action))
+    return _train_builtin if builtin else _train_other

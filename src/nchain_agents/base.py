@@ -1,22 +1,30 @@
-"""The one agent API: ``learn`` / ``predict`` / ``save`` / ``load``, shaped like SB3's.
+"""The one agent API (``learn`` / ``predict`` / ``save`` / ``load``) and the contract behind it.
 
 An agent is a keyword-only dataclass whose init fields are its hyperparameters
-(declared with :func:`hyperparameter`, validated on construction). Subclasses
-implement a handful of ``_``-methods; everything a user calls lives here.
+(declared with :func:`hyperparameter`, validated on construction) and which
+implements the abstract hooks of :class:`Agent`. The base class owns everything
+around them: seeding, space checks, the episode loop over a real env, the epsilon
+schedule, the training history, callbacks, progress bars, predict batching, and
+saving and loading through :mod:`nchain_agents.archive`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from nchain_agents import archive
 from nchain_agents.errors import (
-    HyperparameterError,
+    AgentFileError,
+    AgentStateError,
+    InvalidArgumentError,
     NotTrainedError,
     SpaceMismatchError,
 )
@@ -28,13 +36,17 @@ from nchain_agents.hyperparameters import (
     one_of,
     validate_fields,
 )
+from nchain_agents.limits import space_problem
 
 __all__ = [
     "Agent",
+    "AgentState",
     "Callback",
     "Check",
+    "EpisodeSink",
     "EpisodeStats",
     "History",
+    "check_episodes_end",
     "discrete_size",
     "hyperparameter",
     "in_range",
@@ -45,6 +57,26 @@ if TYPE_CHECKING:
     from typing import Self
 
     import gymnasium as gym
+
+
+LOOPS = ("auto", "env", "fused")
+
+EpisodeSink = Callable[[float, int, float], bool]
+"""What a training loop calls after each episode: ``sink(total_reward, length, epsilon)``;
+it records the episode and returns ``False`` when training must stop."""
+
+
+@dataclass
+class AgentState:
+    """What an agent's learned state is made of, as :meth:`Agent.get_state` returns it.
+
+    Attributes:
+        arrays: NumPy arrays of plain numbers, by name (saved as ``.npy``).
+        files: opaque payloads by file name (e.g. a native ``model.keras``).
+    """
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def discrete_size(space: Any, what: str) -> int:
@@ -60,36 +92,133 @@ def discrete_size(space: Any, what: str) -> int:
     return int(space.n)
 
 
+def check_episodes_end(env: Any) -> None:
+    """Raise if ``env`` is an NChainEnv without a TimeLimit: its episodes would never end."""
+    from gymnasium import Wrapper
+    from gymnasium.wrappers import TimeLimit
+
+    from nchain_gym.env import NChainEnv
+
+    layer = env
+    while isinstance(layer, Wrapper):
+        if isinstance(layer, TimeLimit):
+            return
+        layer = layer.env
+    if isinstance(layer, NChainEnv):
+        raise InvalidArgumentError(
+            "NChainEnv never ends an episode by itself: make it with "
+            "gym.make('NChain-v0') (1000-step limit) or wrap it in gymnasium's TimeLimit"
+        )
+
+
 @dataclass(kw_only=True, eq=False)
-class Agent:
+class Agent(ABC):
     """Base class of every agent, built-in or from a plugin.
 
-    Subclasses are keyword-only dataclasses: their init fields (declared with
-    :func:`hyperparameter`) are the hyperparameters. They implement:
+    A subclass is a keyword-only dataclass (``@dataclass(kw_only=True, eq=False)``)
+    whose fields, declared with :func:`hyperparameter`, are its hyperparameters. It
+    implements these hooks; the base class calls them:
 
-    - ``_setup()``: allocate the table or model for ``self.n_states`` / ``self.n_actions``;
-    - ``_learn(env, episodes, on_episode)``: train, calling ``on_episode(reward,
-      length, epsilon)`` after each episode (it returns ``False`` to stop);
-    - ``_predict(observations, deterministic)``: actions for a 1-D int array;
-    - ``q_values()``: the ``(n_states, n_actions)`` value table;
-    - ``_state_arrays()`` / ``_restore_arrays(arrays)`` and, if they need them,
-      ``_state_files()`` / ``_restore_files(files)`` for saving.
+    - :meth:`setup`: allocate a fresh table or model (first ``learn``);
+    - :meth:`act` and :meth:`update`: one step of training on a real env;
+    - :meth:`policy`: actions for a batch of states (``predict``);
+    - :meth:`q_values`: the ``(n_states, n_actions)`` value table;
+    - :meth:`get_state`, :meth:`set_state`, :meth:`state_layout`: saving and loading.
+
+    Optional: :meth:`start_learning`, :meth:`check_state`, :meth:`prepare`, and
+    :class:`nchain_agents.fused.FusedNChain` for a compiled NChain loop.
+
+    Public attributes: ``rng`` (the agent's own ``numpy.random.Generator``: draw all
+    randomness from it), ``history``, ``num_timesteps``, ``current_epsilon``, and,
+    once trained or loaded, ``n_states`` and ``n_actions``. An agent with an ``epsilon``
+    hyperparameter (and optionally ``epsilon_decay``) explores on the tutorial's
+    schedule: ``epsilon *= epsilon_decay`` at the start of every episode.
     """
 
     seed: int | None = hyperparameter(None, "seed of the agent's own random generator")
 
     default_episodes: ClassVar[int] = 100
     """The training budget of ``learn(env)`` when ``episodes`` is not given."""
-    has_fused_path: ClassVar[bool] = False
-    """Whether ``_learn_fused`` runs NChain inside a compiled loop (see ``learn``)."""
+    registered_name: ClassVar[str | None] = None
+    """Stamped by the registry: the name this class is registered under."""
+    distribution: ClassVar[str | None] = None
+    """Stamped by the registry: the distribution (and below, version) providing it."""
+    distribution_version: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        self.n_states: int | None = None
-        self.n_actions: int | None = None
+        self.rng: np.random.Generator = np.random.default_rng(self.seed)
         self.history = History()
         self.num_timesteps = 0
-        self._rng = np.random.default_rng(self.seed)
+        self.current_epsilon: float = float(getattr(self, "epsilon", math.nan))
+        self._spaces: tuple[int, int] | None = None
+
+    # -- the contract: hooks a subclass implements --------------------------------------
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Allocate a fresh table or model for ``self.n_states`` x ``self.n_actions``."""
+
+    @abstractmethod
+    def act(self, state: int) -> int:
+        """The training behaviour's action in ``state`` (explore with ``self.current_epsilon``)."""
+
+    @abstractmethod
+    def update(
+        self, state: int, action: int, reward: float, next_state: int, terminated: bool
+    ) -> None:
+        """Learn from one transition (``terminated``: ``next_state`` has no future)."""
+
+    @abstractmethod
+    def policy(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Actions for a 1-D ``int64`` array of valid states: greedy or the behaviour policy."""
+
+    @abstractmethod
+    def q_values(self) -> np.ndarray:
+        """The ``(n_states, n_actions)`` table of action values (a copy)."""
+
+    @abstractmethod
+    def get_state(self) -> AgentState:
+        """The learned state that, with the hyperparameters, restores this agent."""
+
+    @abstractmethod
+    def set_state(self, state: AgentState) -> None:
+        """Restore what :meth:`get_state` returned (spaces are bound; ``setup`` is not run).
+
+        ``state`` has already passed :meth:`state_layout` and :meth:`check_state`.
+        """
+
+    @abstractmethod
+    def state_layout(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """``{array name: (shape, allowed dtype kinds)}`` of :meth:`get_state`'s arrays."""
+
+    def check_state(self, state: AgentState) -> str | None:
+        """What is wrong with a state's values, or ``None``: run by ``save`` and by ``load``.
+
+        The default asks every floating-point array to be finite.
+        """
+        for name, array in state.arrays.items():
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                return f"array {name!r} holds non-finite values"
+        return None
+
+    def start_learning(self) -> None:  # noqa: B027  (optional hook, empty by default)
+        """Called at the start of every ``learn`` call, after ``setup``. Default: nothing."""
+
+    def spaces_problem(self, n_states: int, n_actions: int) -> str | None:
+        """Why this agent cannot have these space sizes (beyond the common limits), or
+        ``None``; checked by ``check_env``, ``learn`` and ``load``. Default: ``None``."""
+        return None
+
+    @classmethod  # noqa: B027  (optional hook, empty by default)
+    def prepare(cls) -> None:
+        """Import what this agent needs (once per process) before any training starts.
+
+        Tournaments and sweeps call it in the calling thread before their workers
+        start, so that heavy imports that are not thread-safe (TensorFlow) never race;
+        ``learn`` calls it too. Raises :class:`~nchain_agents.errors.MissingExtraError`
+        when an optional dependency is not installed. Default: nothing.
+        """
 
     # -- introspection ----------------------------------------------------------------
 
@@ -121,51 +250,61 @@ class Agent:
 
     @property
     def is_trained(self) -> bool:
-        return self.n_states is not None
+        """Whether the agent has learned (or loaded) a table or model."""
+        return self._spaces is not None
 
-    @classmethod
-    def prepare(cls) -> None:
-        """Import what this agent needs (once per process) before any training starts.
+    @property
+    def n_states(self) -> int:
+        """Size of the observation space the agent was built for."""
+        return self._require_trained()[0]
 
-        Tournaments and sweeps call it in the calling thread before their workers
-        start, so that heavy, not thread-safe imports (TensorFlow) never race;
-        ``learn`` calls it too. The default does nothing; it raises
-        :class:`~nchain_agents.errors.MissingExtraError` when an optional dependency
-        the agent needs is not installed.
-        """
+    @property
+    def n_actions(self) -> int:
+        """Size of the action space the agent was built for."""
+        return self._require_trained()[1]
 
-    # -- spaces -----------------------------------------------------------------------
+    def _require_trained(self) -> tuple[int, int]:
+        if self._spaces is None:
+            raise NotTrainedError(
+                f"{type(self).__name__} has not been trained: call learn(env) first, "
+                "or load a saved agent"
+            )
+        return self._spaces
 
-    def _bind_spaces(self, n_states: int, n_actions: int) -> None:
-        from nchain_agents.limits import space_problem
+    # -- spaces -------------------------------------------------------------------------
 
-        problem = space_problem(n_states, n_actions)
+    def check_env(self, env: gym.Env) -> tuple[int, int]:
+        """Check the env's spaces (Discrete, within the limits, and the agent's own once
+        trained); returns ``(n_states, n_actions)``."""
+        n_states = discrete_size(env.observation_space, "observation")
+        n_actions = discrete_size(env.action_space, "action")
+        self._check_spaces(n_states, n_actions)
+        return n_states, n_actions
+
+    def _check_spaces(self, n_states: int, n_actions: int) -> None:
+        problem = space_problem(n_states, n_actions) or self.spaces_problem(n_states, n_actions)
         if problem is not None:
             raise SpaceMismatchError(f"the env's spaces are too large: {problem}")
-        if self.n_states is None:
-            self.n_states, self.n_actions = n_states, n_actions
-            self._setup()
-        elif (self.n_states, self.n_actions) != (n_states, n_actions):
+        if self._spaces is not None and self._spaces != (n_states, n_actions):
             raise SpaceMismatchError(
-                f"this agent was built for Discrete({self.n_states}) observations and "
-                f"Discrete({self.n_actions}) actions, but the env has Discrete({n_states}) "
+                f"this agent was built for Discrete({self._spaces[0]}) observations and "
+                f"Discrete({self._spaces[1]}) actions, but the env has Discrete({n_states}) "
                 f"and Discrete({n_actions})"
             )
 
-    def check_env(self, env: gym.Env) -> tuple[int, int]:
-        """Check the env's spaces against this agent's; returns ``(n_states, n_actions)``."""
-        from nchain_agents.limits import space_problem
+    def _bind(self, n_states: int, n_actions: int, *, fresh: bool) -> None:
+        """Bind the spaces; ``fresh`` runs :meth:`setup` (else a state is about to be set)."""
+        self._check_spaces(n_states, n_actions)
+        if self._spaces is None:
+            self._spaces = (n_states, n_actions)
+            if fresh:
+                try:
+                    self.setup()
+                except BaseException:
+                    self._spaces = None
+                    raise
 
-        n_states = discrete_size(env.observation_space, "observation")
-        n_actions = discrete_size(env.action_space, "action")
-        problem = space_problem(n_states, n_actions)
-        if problem is not None:
-            raise SpaceMismatchError(f"the env's spaces are too large: {problem}")
-        if self.is_trained:
-            self._bind_spaces(n_states, n_actions)  # no-op if equal, else SpaceMismatchError
-        return n_states, n_actions
-
-    # -- the API ----------------------------------------------------------------------
+    # -- learning -------------------------------------------------------------------------
 
     def learn(
         self,
@@ -174,7 +313,7 @@ class Agent:
         *,
         callback: Callback | None = None,
         progress_bar: bool = False,
-        backend: str = "auto",
+        loop: str = "auto",
     ) -> Self:
         """Train on ``env`` for ``episodes`` episodes (default: the agent's own budget).
 
@@ -184,24 +323,30 @@ class Agent:
             callback: called with :class:`EpisodeStats` after each episode;
                 returning ``False`` stops training.
             progress_bar: draw a progress bar on the terminal (needs ``rich``).
-            backend: ``"env"`` steps ``env`` from Python; ``"fused"`` runs NChain's
-                dynamics inside the agent's compiled loop (same algorithm, same
-                random streams); ``"auto"`` (default) takes the fused path when the
-                agent has one and ``env`` is the registered NChain-v0 with only
-                Gymnasium's standard wrappers, so your own wrappers are never bypassed.
+            loop: ``"env"`` steps ``env`` from Python; ``"fused"`` runs NChain's
+                dynamics inside the agent's compiled loop (same algorithm, same random
+                streams); ``"auto"`` (default) takes the fused loop when the agent has
+                one and ``env`` is the registered NChain-v0 with only Gymnasium's
+                standard wrappers, so your own wrappers are never bypassed.
 
         Returns:
             ``self``, so that ``load_agent(...).learn(env)`` is one line.
         """
-        from nchain_gym.env import is_whole_number
+        from nchain_agents.fused import nchain_params_for
+        from nchain_gym.dynamics import is_whole_number
 
         episodes = self.default_episodes if episodes is None else episodes
         if not is_whole_number(episodes, 0):
-            raise HyperparameterError(f"episodes must be an integer >= 0, got {episodes!r}")
+            raise InvalidArgumentError(f"episodes must be an integer >= 0, got {episodes!r}")
         episodes = int(episodes)
+        if loop not in LOOPS:
+            raise InvalidArgumentError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
         type(self).prepare()
-        fused = self._fused_parameters(env, backend)
-        self._bind_spaces(*self.check_env(env))
+        params = nchain_params_for(self, env, loop)
+        if params is None:
+            check_episodes_end(env)
+        self._bind(*self.check_env(env), fresh=True)
+        self.start_learning()
 
         bar = None
         if progress_bar:
@@ -221,31 +366,56 @@ class Agent:
             return not (callback is not None and callback(stats) is False)
 
         try:
-            if episodes and fused is not None:
+            if episodes and params is not None:
+                from nchain_agents.fused import FusedNChain
+
+                assert isinstance(self, FusedNChain)
                 chunked = bar is not None or callback is not None
-                self._learn_fused(fused, episodes, on_episode, chunked)
+                self.learn_nchain(params, episodes, on_episode, chunked)
             elif episodes:
-                self._learn(env, episodes, on_episode)
+                self._env_loop(env, episodes, on_episode)
         finally:
             if bar is not None:
                 bar.close()
         return self
 
-    def _fused_parameters(self, env: gym.Env, backend: str) -> dict[str, Any] | None:
-        from nchain_gym.env import check_episodes_end, unmodified_nchain
+    def _env_loop(self, env: gym.Env, episodes: int, on_episode: EpisodeSink) -> None:
+        """The one episode loop over a real env: reset, act, step, update, record."""
+        for episode in range(episodes):
+            state, _ = env.reset(seed=self.draw_env_seed() if episode == 0 else None)
+            epsilon = self.next_epsilon()
+            total, steps = 0.0, 0
+            while True:
+                action = self.act(int(state))
+                next_state, reward, terminated, truncated, _ = env.step(action)
+                self.update(int(state), action, float(reward), int(next_state), bool(terminated))
+                total += float(reward)
+                steps += 1
+                state = next_state
+                if terminated or truncated:
+                    break
+            if not on_episode(total, steps, epsilon):
+                break
 
-        if backend not in ("auto", "env", "fused"):
-            raise ValueError(f"backend must be 'auto', 'env' or 'fused', got {backend!r}")
-        params = unmodified_nchain(env) if backend != "env" and self.has_fused_path else None
-        if backend == "fused" and params is None:
-            raise ValueError(
-                f"backend='fused' needs an agent with a fused NChain path and an env made by "
-                f"gym.make('NChain-v0', ...) with only Gymnasium's standard wrappers; "
-                f"{type(self).__name__} with {env} does not qualify (use backend='env')"
-            )
-        if params is None:
-            check_episodes_end(env)
-        return params
+    def next_epsilon(self) -> float:
+        """Start an episode on the exploration schedule; returns its epsilon (``nan``: none).
+
+        ``current_epsilon *= epsilon_decay`` when the agent has those hyperparameters (the
+        tutorial decays before the first episode too). Fused loops apply the same rule.
+        """
+        decay = getattr(self, "epsilon_decay", None)
+        if decay is not None and not math.isnan(self.current_epsilon):
+            self.current_epsilon *= float(decay)
+        return self.current_epsilon
+
+    def draw_env_seed(self) -> int:
+        """The seed of the env's first reset in ``learn``, drawn from ``rng``.
+
+        Fused loops draw it at the same point, so both loops see the same slips.
+        """
+        return int(self.rng.integers(2**31 - 1))
+
+    # -- playing --------------------------------------------------------------------------
 
     def predict(
         self,
@@ -265,99 +435,138 @@ class Agent:
         Returns:
             ``(actions, None)`` with ``actions`` shaped like ``observation``.
         """
-        self._require_trained()
+        n_states, _ = self._require_trained()
         one_state = isinstance(observation, (int, np.integer)) and not isinstance(observation, bool)
-        if one_state and 0 <= observation < self.n_states:  # skip the array checks
+        if one_state and 0 <= observation < n_states:  # skip the array checks
             single = np.array([observation], dtype=np.int64)
-            return self._predict(single, bool(deterministic)).reshape(()), None
+            return self.policy(single, bool(deterministic)).reshape(()), None
         obs = np.asarray(observation)
-        if obs.dtype.kind not in "iu" or (
-            obs.size and (obs.min() < 0 or obs.max() >= self.n_states)
-        ):
-            raise ValueError(
-                f"observation must be state indices in 0..{self.n_states - 1}, got {observation!r}"
+        if obs.dtype.kind not in "iu" or (obs.size and (obs.min() < 0 or obs.max() >= n_states)):
+            raise InvalidArgumentError(
+                f"observation must be state indices in 0..{n_states - 1}, got {observation!r}"
             )
-        actions = self._predict(obs.reshape(-1).astype(np.int64), bool(deterministic))
+        actions = self.policy(obs.reshape(-1).astype(np.int64), bool(deterministic))
         return actions.reshape(obs.shape), None
 
-    def _require_trained(self) -> None:
-        if self.n_states is None:
-            raise NotTrainedError(
-                f"{type(self).__name__} has not been trained: call learn(env) first, "
-                "or load a saved agent"
-            )
+    # -- saving and loading -------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
         """Save to one zip file (atomically); ``.zip`` is added when there is no suffix.
 
+        Raises:
+            AgentStateError: the agent holds what a file may not (see ``check_state``,
+                and the history limit), or its class is not registered.
+
         Returns:
             The path written.
         """
-        from nchain_agents.files import save_agent
-
-        return save_agent(self, path)
+        name = type(self).__dict__.get("registered_name")
+        if name is None:
+            raise AgentStateError(
+                f"{type(self).__qualname__} is not registered under any name; register it "
+                "through an nchain_agents plugin before saving it"
+            )
+        state = self.get_state() if self.is_trained else AgentState()
+        history = self.history.to_arrays()
+        problem = archive.history_problem(history) or (
+            self._state_problem(state) if self.is_trained else None
+        )
+        if problem is not None:
+            raise AgentStateError(f"cannot save this {type(self).__name__}: {problem}")
+        contents = archive.Contents(
+            manifest={
+                "agent": name,
+                "distribution": type(self).__dict__.get("distribution"),
+                "distribution_version": type(self).__dict__.get("distribution_version"),
+                "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                "seed": self.seed,
+                "hyperparameters": self.get_hyperparameters(),
+                "spaces": archive.spaces_entry(self._spaces),
+                "training": {
+                    "episodes": len(self.history),
+                    "timesteps": int(self.num_timesteps),
+                    "last_mean_reward_per_step": (
+                        float(self.history.mean_reward[-1]) if len(self.history) else None
+                    ),
+                },
+                "rng_state": self.rng.bit_generator.state,
+            },
+            arrays=state.arrays,
+            files=state.files,
+            history=history,
+        )
+        return archive.write(path, contents)
 
     @classmethod
-    def load(cls, path: str | Path) -> Agent:
-        """Load a saved agent; on a subclass, the file must hold that agent type."""
-        from nchain_agents.files import load_agent_file
+    def load(cls, path: str | Path) -> Self:
+        """Load a saved agent of this class (``nchain_agents.load`` loads any agent).
 
-        return load_agent_file(path, expected=None if cls is Agent else cls)
-
-    # -- for subclasses ---------------------------------------------------------------
-
-    def _setup(self) -> None:
-        raise NotImplementedError
-
-    def _learn(self, env: gym.Env, episodes: int, on_episode: Callable[..., bool]) -> None:
-        raise NotImplementedError
-
-    def _learn_fused(
-        self,
-        params: dict[str, Any],
-        episodes: int,
-        on_episode: Callable[..., bool],
-        chunked: bool,
-    ) -> None:
-        """Train on NChain(``params``) in a compiled loop; ``chunked``: honour per-episode stops."""
-        raise NotImplementedError
-
-    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
-        raise NotImplementedError
-
-    def q_values(self) -> np.ndarray:
-        """The agent's ``(n_states, n_actions)`` table of action values."""
-        raise NotImplementedError
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        """Arrays that, with the hyperparameters, restore the learned state."""
-        raise NotImplementedError
-
-    def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        """``{name: (shape, dtype kind)}`` that ``_restore_arrays`` needs (for validation)."""
-        raise NotImplementedError
-
-    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-    def _check_arrays(self, arrays: dict[str, np.ndarray]) -> str | None:
-        """What is wrong with these state arrays, or ``None`` (run by save and by load).
-
-        The default asks every floating-point array to be finite.
+        Raises:
+            AgentFileError: the file is damaged or foreign, or holds another agent.
         """
-        for name, array in arrays.items():
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
-                return f"array {name!r} holds non-finite values"
-        return None
+        if cls.__dict__.get("registered_name") is None:
+            raise TypeError(
+                f"{cls.__qualname__}.load needs a registered agent class; "
+                "use nchain_agents.load(path) to load any saved agent"
+            )
+        contents = archive.read(path)
+        if contents.manifest["agent"] != cls.registered_name:
+            raise AgentFileError(
+                f"{path}: holds a {contents.manifest['agent']!r} agent, not a "
+                f"{cls.registered_name!r} ({cls.__name__})"
+            )
+        return archive.restoring(path, lambda: cls.from_contents(contents))
 
-    def _state_files(self) -> dict[str, bytes]:
-        """Extra binary files to store (e.g. a ``.keras`` model)."""
-        return {}
+    @classmethod
+    def from_contents(cls, contents: archive.Contents) -> Self:
+        """Rebuild an agent from a validated archive (the class must be the file's)."""
+        manifest = contents.manifest
+        stored = manifest.get("class")
+        here = f"{cls.__module__}.{cls.__qualname__}"
+        if stored is not None and stored != here:
+            raise AgentFileError(
+                f"the file says agent {manifest['agent']!r} is {archive.short(stored)}, but "
+                f"{manifest['agent']!r} is {here} here: the file was relabelled or comes "
+                "from another plugin"
+            )
+        try:
+            agent = cls(seed=manifest.get("seed"), **manifest["hyperparameters"])
+        except (TypeError, ValueError) as exc:
+            raise AgentFileError(
+                f"hyperparameters do not fit {manifest['agent']!r}: {exc}"
+            ) from None
+        agent.history = History.from_arrays(contents.history)
+        agent.num_timesteps = manifest["training"]["timesteps"]
+        spaces = archive.spaces_of(manifest)
+        state = AgentState(contents.arrays, contents.files)
+        if spaces is None:
+            if state.arrays or state.files:
+                raise AgentFileError("an untrained agent must not carry learned state")
+        else:
+            agent._bind(*spaces, fresh=False)
+            problem = agent._state_problem(state)
+            if problem is not None:
+                raise AgentFileError(problem)
+            agent.set_state(state)
+        # Last, so that nothing above moves the restored stream.
+        if manifest.get("rng_state") is not None:
+            try:
+                agent.rng.bit_generator.state = manifest["rng_state"]
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                raise AgentFileError(
+                    f"rng_state does not fit the agent's generator ({exc})"
+                ) from None
+        return agent
 
-    def _restore_files(self, files: dict[str, bytes]) -> None:
-        if files:
-            raise NotImplementedError
-
-    def env_seed(self) -> int:
-        """A seed for the env's first reset in ``learn``, drawn from the agent's generator."""
-        return int(self._rng.integers(2**31 - 1))
+    def _state_problem(self, state: AgentState) -> str | None:
+        layout = self.state_layout()
+        if set(state.arrays) != set(layout):
+            return f"arrays {sorted(state.arrays)} do not match the agent's {sorted(layout)}"
+        for name, (shape, kinds) in layout.items():
+            array = state.arrays[name]
+            if array.shape != shape or array.dtype.kind not in kinds:
+                return (
+                    f"array {name!r} has shape {array.shape} and dtype {array.dtype}; "
+                    f"expected shape {shape} for the agent's spaces"
+                )
+        return self.check_state(state)

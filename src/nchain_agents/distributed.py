@@ -61,7 +61,7 @@ def _describe(exc: BaseException) -> str:
 
 def check_workers(workers: Any) -> int:
     """``workers`` as an int in ``1..MAX_WORKERS``, or an :class:`InvalidArgumentError`."""
-    from nchain_gym.env import is_whole_number
+    from nchain_gym.dynamics import is_whole_number
 
     if not is_whole_number(workers, 1) or workers > MAX_WORKERS:
         raise InvalidArgumentError(
@@ -112,7 +112,7 @@ def run_jobs(
     threads are daemons that take no new job and are abandoned mid-job, Ray tasks are
     cancelled.
     """
-    from nchain_gym.env import is_whole_number
+    from nchain_gym.dynamics import is_whole_number
 
     check_backend(backend)
     if not is_whole_number(max_retries, 0):

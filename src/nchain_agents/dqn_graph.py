@@ -246,43 +246,32 @@ class DQNState:
 
 
 def make_env_step(state: DQNState, gamma: float, lr: float):
-    """Per-step functions for the env path, one compiled call per env step.
+    """The env loop's two compiled functions, one call per env step.
 
-    Each takes one float64 vector (a single tensor conversion per call):
-
-    - ``act([s, u_explore, u_action, eps])``: the first action of an episode;
-    - ``train_and_act([s, a, r, s', done, u_explore, u_action, eps])``: train on the
-      transition, then choose the action for ``s'`` with the updated network;
-    - ``train([s, a, r, s', done])``: train only (the episode's last step).
+    - ``q_of(s)``: the network's Q-values for state ``s`` (the first action of an episode);
+    - ``train(x)`` with ``x = [s, a, r, s', done]`` (one float64 vector, one tensor
+      conversion): one update on the transition, returning ``Q(s')`` under the updated
+      weights, which is what the next action needs.
     """
     tf, _ = import_tensorflow()
 
-    def update(x):
+    @tf.function(reduce_retracing=True)
+    def q_of(s):
+        _, q = forward(state.params, tf.cast(s, tf.int32))
+        return q
+
+    @tf.function(reduce_retracing=True)
+    def train(x):
         s, a, s2 = (tf.cast(x[i], tf.int32) for i in (0, 1, 3))
         params, m, v, step = train_step(
             state.params, state.m, state.v, state.step,
             s, a, tf.cast(x[2], tf.float32), s2, x[4] > 0.5, gamma, lr,
         )  # fmt: skip
         state.assign(params, m, v, step)
-        return params, s2
-
-    @tf.function(reduce_retracing=True)
-    def act(x):
-        _, q = forward(state.params, tf.cast(x[0], tf.int32))
-        return choose(q, x[1], x[2], x[3])
-
-    @tf.function(reduce_retracing=True)
-    def train_and_act(x):
-        params, s2 = update(x)
         _, q = forward(params, s2)
-        return choose(q, x[5], x[6], x[7])
+        return q
 
-    @tf.function(reduce_retracing=True)
-    def train(x):
-        update(x)
-        return tf.constant(0)
-
-    return act, train_and_act, train
+    return q_of, train
 
 
 def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma: float, lr: float):

@@ -69,9 +69,9 @@ def evaluate(
         seed: seed for the first ``reset``; later episodes continue its stream.
         deterministic: greedy actions (default) or the agent's behaviour policy.
     """
-    from nchain_agents.base import Agent
+    from nchain_agents.base import Agent, check_episodes_end
     from nchain_agents.errors import InvalidArgumentError
-    from nchain_gym.env import check_episodes_end, is_whole_number
+    from nchain_gym.dynamics import is_whole_number
 
     if not is_whole_number(n_episodes, 1):
         raise InvalidArgumentError(f"n_episodes must be an integer >= 1, got {n_episodes!r}")
@@ -79,8 +79,8 @@ def evaluate(
         raise InvalidArgumentError(f"seed must be None or an integer >= 0, got {seed!r}")
     check_episodes_end(env)  # an episode that never ends would never return
     if isinstance(agent, Agent):
-        agent._require_trained()
-        agent.check_env(env)  # spaces must match what the agent was trained on
+        agent.check_env(env)
+        agent.q_values()  # a NotTrainedError now rather than mid-episode  # spaces must match what the agent was trained on
     returns = np.zeros(n_episodes)
     lengths = np.zeros(n_episodes, dtype=np.int64)
     for episode in range(n_episodes):

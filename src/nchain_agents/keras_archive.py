@@ -21,8 +21,8 @@ import io
 import zipfile
 from typing import Any
 
+from nchain_agents.archive import parse_json, read_bounded
 from nchain_agents.errors import AgentFileError
-from nchain_agents.files import parse_json, read_bounded
 
 MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 MAX_METADATA_BYTES = 4 << 10

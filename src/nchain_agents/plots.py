@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nchain_agents.archive import atomic_write
 from nchain_agents.errors import MissingExtraError
-from nchain_agents.files import atomic_write
 
 if TYPE_CHECKING:
     from nchain_agents.base import History

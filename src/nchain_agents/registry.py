@@ -22,13 +22,14 @@ import threading
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from nchain_agents import hookspecs
+from nchain_agents import archive, hookspecs
 from nchain_agents.base import Agent
-from nchain_agents.errors import UnknownAgentError
+from nchain_agents.errors import AgentFileError, UnknownAgentError
 
 ENTRY_POINT_GROUP = "nchain_agents"
 PLUGINS_ENV_VAR = "NCHAIN_AGENTS_PLUGINS"
@@ -265,6 +266,8 @@ class Registry:
                     problems.append(
                         f"{agent_name!r} registers {agent_class!r}, not an nchain_agents.Agent"
                     )
+                elif (problem := class_problem(agent_class)) is not None:
+                    problems.append(f"{agent_name!r}: {problem}")
                 elif agent_name in self._agents or agent_name in found:
                     owner = self._agents.get(agent_name)
                     taken_by = owner.plugin if owner else name
@@ -294,6 +297,10 @@ class Registry:
                 self._mark_broken(name, distribution, version, "; ".join(problems))
                 return []
             for agent_name, agent_class in found.items():
+                # Stamped on the class itself: saving reads it from there.
+                agent_class.registered_name = agent_name
+                agent_class.distribution = distribution
+                agent_class.distribution_version = version
                 self._agents[agent_name] = AgentInfo(
                     agent_name, agent_class, name, distribution, version, summaries[agent_name]
                 )
@@ -304,6 +311,9 @@ class Registry:
         with self._lock:
             if self.plugin_manager.get_plugin(name) is not None:
                 self.plugin_manager.unregister(name=name)
+            for info in self._agents.values():
+                if info.plugin == name and info.agent_class is not None:
+                    info.agent_class.registered_name = None
             self._agents = {k: v for k, v in self._agents.items() if v.plugin != name}
             self._broken = [b for b in self._broken if b.plugin != name]
 
@@ -393,6 +403,72 @@ def load_agent(name: str, **hyperparameters: Any) -> Agent:
     return agent_class(**hyperparameters)
 
 
-def load(path: str) -> Agent:
-    """Load any saved agent; the agent type is read from the file."""
-    return Agent.load(path)
+def load(path: str | Path) -> Agent:
+    """Load any saved agent; the agent type is read from the file.
+
+    Raises:
+        AgentFileError: the file is damaged, foreign, too new, or its agent's plugin is
+            not installed (or excluded by ``NCHAIN_AGENTS_PLUGINS``).
+        MissingExtraError: the agent needs an extra that is not installed.
+    """
+    contents = archive.read(path)
+    agent_class = archive.restoring(path, lambda: resolve_class(contents.manifest))
+    return archive.restoring(path, lambda: agent_class.from_contents(contents))
+
+
+_DISTRIBUTION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+_VERSION = re.compile(r"^[A-Za-z0-9.+!_-]{1,40}$")
+
+
+def resolve_class(manifest: dict[str, Any]) -> type[Agent]:
+    """The registered class for a file's manifest, or an :class:`AgentFileError` saying
+    what to install (only a well-formed distribution name is repeated in the hint)."""
+    name = manifest["agent"]
+    registry = default_registry()
+    try:
+        agent_class = registry.get(name).agent_class
+    except UnknownAgentError:
+        dist = manifest.get("distribution")
+        dist = dist if isinstance(dist, str) and _DISTRIBUTION_NAME.match(dist) else None
+        if dist and dist in registry.excluded():
+            raise AgentFileError(
+                f"agent {archive.short(name)} comes from {dist}, which is installed but not "
+                f"loaded: {PLUGINS_ENV_VAR}={archive.short(os.environ.get(PLUGINS_ENV_VAR, ''))} "
+                f"excludes it (add {dist} to that list, or unset it)"
+            ) from None
+        version = manifest.get("distribution_version")
+        version = version if isinstance(version, str) and _VERSION.match(version) else None
+        source = f" (from {' '.join(x for x in (dist, version) if x)})" if dist else ""
+        hint = f"; install the plugin that provides it: pip install {dist}" if dist else ""
+        raise AgentFileError(
+            f"agent {archive.short(name)}{source} is not installed{hint}"
+        ) from None
+    assert agent_class is not None
+    return agent_class
+
+
+def class_problem(agent_class: type[Agent]) -> str | None:
+    """Why ``agent_class`` cannot be registered, or ``None``.
+
+    It must be a keyword-only dataclass itself (not only inherit from one: its
+    hyperparameters would silently be ``dataclasses.Field`` objects) and implement
+    every abstract hook.
+    """
+    import dataclasses
+    import inspect
+
+    if "__dataclass_fields__" not in agent_class.__dict__:
+        return (
+            f"{agent_class.__qualname__} is not a dataclass itself: decorate it with "
+            "@dataclass(kw_only=True, eq=False)"
+        )
+    positional = [f.name for f in dataclasses.fields(agent_class) if f.init and not f.kw_only]
+    if positional:
+        return (
+            f"{agent_class.__qualname__} has positional fields {positional}: decorate it with "
+            "@dataclass(kw_only=True, eq=False)"
+        )
+    if inspect.isabstract(agent_class):
+        missing = sorted(getattr(agent_class, "__abstractmethods__", ()))
+        return f"{agent_class.__qualname__} does not implement {', '.join(missing)}"
+    return None

@@ -116,7 +116,7 @@ def expand(
     A hyperparameter in ``grid`` applies to the agents that have it and is ignored
     by the others; a name no agent has is an error.
     """
-    from nchain_gym.env import is_whole_number
+    from nchain_gym.dynamics import is_whole_number
 
     registry = default_registry()
     grid = {k: _values(k, v) for k, v in (grid or {}).items()}

@@ -1,170 +1,166 @@
-"""What the three tabular agents share: the table, the two training paths, saving.
+"""The public base of table agents: write the math as two small functions, get compiled speed.
 
-The math itself (action choice and update rules) lives once, compiled, in
-:mod:`nchain_agents._kernels`; both paths here call it.
+A subclass supplies its update rule (and, if it wants, its action rule) as plain
+functions in Numba's subset of Python (see :mod:`nchain_agents.tabular_rules` for the
+signatures and the built-in rules), plus ``rule_parameters()`` if its rule needs
+hyperparameters. In return it gets everything else: a zero-initialised table, the env
+loop (one compiled call per step around a real ``env.step``), the fused NChain loop
+(the whole training in one compiled loop, same random streams, bit-identical results),
+``predict``, and saving and loading::
+
+    @dataclass(kw_only=True, eq=False)
+    class DoubleRewardAgent(TabularAgent):
+        '''Sums twice the reward.'''
+
+        @staticmethod
+        def update_step(table, s, a, r, s2, terminated, epsilon, params):
+            table[s, a] += 2.0 * r
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from nchain_agents.base import Agent
+from nchain_agents.base import Agent, AgentState, EpisodeSink
+from nchain_agents.fused import FusedNChain
+from nchain_agents.tabular_rules import tutorial_action
 
 if TYPE_CHECKING:
-    import gymnasium as gym
+    from nchain_gym.dynamics import NChainParams
 
 
-def _kernels():
+def _kernels() -> Any:
     from nchain_agents import _kernels
 
     return _kernels
 
 
 @dataclass(kw_only=True, eq=False)
-class TabularAgent(Agent):
-    """Base of the table-based agents: ``argmax`` play, zero-row exploration, a saved table.
+class TabularAgent(Agent, FusedNChain):
+    """Base of table agents: a ``(n_states, n_actions)`` table, compiled rules, both loops.
 
-    Subclasses set ``kind`` (which update rule), ``explores`` (epsilon-greedy or
-    not) and declare their hyperparameters; this class reads ``gamma``,
-    ``learning_rate``, ``update_rule``, ``epsilon`` and ``epsilon_decay`` when they
-    exist.
+    Class attributes a subclass sets:
+
+    - ``update_step`` (required, a ``staticmethod``):
+      ``(table, s, a, r, s2, terminated, epsilon, params) -> None``;
+    - ``choose_action`` (optional): ``(table, s, epsilon, draws, pos) -> (action, pos)``;
+      default :func:`~nchain_agents.tabular_rules.tutorial_action` (epsilon-greedy when
+      the agent has an ``epsilon`` hyperparameter, and a random move on an all-zero row).
+
+    ``predict(deterministic=True)`` plays ``argmax`` (ties to the lowest action); with
+    ``deterministic=False`` it explores like the default action rule.
     """
 
-    kind: ClassVar[int]
-    explores: ClassVar[bool] = False
-    zero_row_rule: ClassVar[bool] = True
+    update_step: ClassVar[Any]
+    choose_action: ClassVar[Any] = staticmethod(tutorial_action)
     default_episodes = 500
-    has_fused_path = True
 
-    def _setup(self) -> None:
-        self._table = np.zeros((self.n_states, self.n_actions))
-        self._epsilon = np.array([getattr(self, "epsilon", math.nan)], dtype=np.float64)
+    def rule_parameters(self) -> np.ndarray:
+        """The ``params`` vector (float64) handed to ``update_step``. Default: empty."""
+        return np.empty(0)
 
-    # -- the pieces both paths need -----------------------------------------------------
+    # -- the hooks ---------------------------------------------------------------------
 
-    def _rule_args(self) -> tuple[int, float, float, bool]:
-        return (
-            self.kind,
-            float(getattr(self, "gamma", 0.0)),
-            float(getattr(self, "learning_rate", 0.0)),
-            getattr(self, "update_rule", "standard") == "tutorial",
+    def setup(self) -> None:
+        self.table = np.zeros((self.n_states, self.n_actions))
+
+    def start_learning(self) -> None:
+        k = _kernels()
+        cls = type(self)
+        self._update = k.compiled(cls.update_step)
+        self._action = k.compiled(cls.choose_action)
+        self._params = np.asarray(self.rule_parameters(), dtype=np.float64)
+        self._draws = np.empty(k.AGENT_BLOCK)
+        self._pos = k.AGENT_BLOCK  # every learn call starts a fresh block
+
+    def act(self, state: int) -> int:
+        if self._pos > len(self._draws) - 2:
+            self._draws = self.rng.random(len(self._draws))
+            self._pos = 0
+        action, self._pos = self._action(
+            self.table, state, self.current_epsilon, self._draws, self._pos
         )
+        return int(action)
 
-    @property
-    def current_epsilon(self) -> float:
-        """The exploration rate the next episode decays from (``nan`` if it does not explore)."""
-        return float(self._epsilon[0]) if self.is_trained else getattr(self, "epsilon", math.nan)
-
-    # -- env path: a real env.step per step ----------------------------------------------
-
-    def _learn(self, env: gym.Env, episodes: int, on_episode: Callable[..., bool]) -> None:
-        k = _kernels()
-        kind, gamma, lr, tutorial = self._rule_args()
-        explore, zero_row = self.explores, self.zero_row_rule
-        decay = float(getattr(self, "epsilon_decay", 1.0))
-        table, rng = self._table, self._rng
-        block = k.AGENT_BLOCK
-        draws, pos = np.empty(0), block
-        choose, update = k.choose_action, k.update
-        for episode in range(episodes):
-            s, _ = env.reset(seed=self.env_seed() if episode == 0 else None)
-            if explore:
-                self._epsilon[0] *= decay
-            eps = float(self._epsilon[0])
-            total, steps = 0.0, 0
-            while True:
-                if pos > block - 2:
-                    draws, pos = rng.random(block), 0
-                a, pos = choose(table, s, eps, explore, zero_row, draws, pos)
-                s2, r, terminated, truncated, _ = env.step(a)
-                s2, r = int(s2), float(r)
-                update(kind, table, s, a, r, s2, bool(terminated), gamma, lr, tutorial)
-                total += r
-                steps += 1
-                s = s2
-                if terminated or truncated:
-                    break
-            if not on_episode(total, steps, eps):
-                break
-
-    # -- fused path: NChain's dynamics inside the compiled loop ---------------------------
-
-    def _learn_fused(
-        self,
-        params: dict[str, Any],
-        episodes: int,
-        on_episode: Callable[..., bool],
-        chunked: bool,
+    def update(
+        self, state: int, action: int, reward: float, next_state: int, terminated: bool
     ) -> None:
-        from nchain_gym.env import outcome_table
+        self._update(
+            self.table, state, action, reward, next_state, terminated,
+            self.current_epsilon, self._params,
+        )  # fmt: skip
 
+    def learn_nchain(
+        self, params: NChainParams, episodes: int, on_episode: EpisodeSink, chunked: bool
+    ) -> None:
         k = _kernels()
-        next_state, rewards = outcome_table(params["n"], params["small"], params["large"])
-        max_steps = params["max_episode_steps"]
-        env_rng = np.random.default_rng(self.env_seed())  # what env.reset(seed=...) builds
-        env_buf, env_pos = np.empty(k.ENV_BLOCK), np.zeros(1, dtype=np.int64)
-        agent_buf = np.empty(k.AGENT_BLOCK)
-        agent_pos = np.array([k.AGENT_BLOCK], dtype=np.int64)
-        kind, gamma, lr, tutorial = self._rule_args()
+        next_state, rewards = params.outcome_table()
+        env_rng = np.random.default_rng(self.draw_env_seed())  # what env.reset(seed=...) builds
+        env_buf, env_pos = np.empty(k.SLIP_BLOCK), np.zeros(1, dtype=np.int64)
+        agent_pos = np.array([self._pos], dtype=np.int64)
+        epsilon = np.array([self.current_epsilon])
+        decay = float(getattr(self, "epsilon_decay", 1.0))
         chunk = 1 if chunked else episodes
         done = 0
-        while done < episodes:
-            n = min(chunk, episodes - done)
-            out_reward, out_epsilon = np.empty(n), np.empty(n)
-            out_length = np.empty(n, dtype=np.int64)
-            k.train_nchain(
-                self._table, kind, gamma, lr, tutorial, self.explores, self.zero_row_rule,
-                self._epsilon, float(getattr(self, "epsilon_decay", 1.0)),
-                n, max_steps, next_state, rewards, params["slip"],
-                env_rng, env_buf, env_pos, self._rng, agent_buf, agent_pos,
-                out_reward, out_length, out_epsilon,
-            )  # fmt: skip
-            done += n
-            for i in range(n):
-                if not on_episode(out_reward[i], out_length[i], out_epsilon[i]):
-                    return
+        try:
+            while done < episodes:
+                n = min(chunk, episodes - done)
+                out_reward, out_epsilon = np.empty(n), np.empty(n)
+                out_length = np.empty(n, dtype=np.int64)
+                k.train_loop(self._update, self._action)(
+                    self.table, self._update, self._action, self._params, epsilon, decay,
+                    n, params.horizon, next_state, rewards, params.slip,
+                    env_rng, env_buf, env_pos, self.rng, self._draws, agent_pos,
+                    out_reward, out_length, out_epsilon,
+                )  # fmt: skip
+                done += n
+                self.current_epsilon = float(epsilon[0])
+                for i in range(n):
+                    if not on_episode(float(out_reward[i]), int(out_length[i]), out_epsilon[i]):
+                        return
+        finally:
+            self._pos = int(agent_pos[0])
+            self.current_epsilon = float(epsilon[0])
 
-    # -- playing and saving ---------------------------------------------------------------
-
-    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
-        rows = self._table[observations]
+    def policy(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
+        rows = self.table[states]
         greedy = rows.argmax(axis=1)
         if deterministic:
             return greedy
-        n = len(observations)
-        explore = np.zeros(n, dtype=bool)
-        if self.explores:
-            explore |= self._rng.random(n) < self.current_epsilon
-        if self.zero_row_rule:
-            explore |= rows.sum(axis=1) == 0
-        random_actions = self._rng.integers(self.n_actions, size=n)
+        n = len(states)
+        explore = rows.sum(axis=1) == 0
+        if not math.isnan(self.current_epsilon):
+            explore |= self.rng.random(n) < self.current_epsilon
+        random_actions = self.rng.integers(self.n_actions, size=n)
         return np.where(explore, random_actions, greedy)
 
     def q_values(self) -> np.ndarray:
         self._require_trained()
-        return self._table.copy()
+        return self.table.copy()
 
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"table": self._table, "epsilon": self._epsilon}
+    # -- saving -------------------------------------------------------------------------
 
-    def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
+    def get_state(self) -> AgentState:
+        return AgentState({"table": self.table, "epsilon": np.array([self.current_epsilon])})
+
+    def state_layout(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {"table": ((self.n_states, self.n_actions), "f"), "epsilon": ((1,), "f")}
 
-    def _check_arrays(self, arrays: dict[str, np.ndarray]) -> str | None:
-        if not np.isfinite(arrays["table"]).all():
+    def check_state(self, state: AgentState) -> str | None:
+        if not np.isfinite(state.arrays["table"]).all():
             return "the table holds non-finite values (did rewards overflow?)"
-        epsilon = float(arrays["epsilon"][0])
-        if self.explores and not 0.0 <= epsilon <= 1.0:
+        epsilon = float(state.arrays["epsilon"][0])
+        explores = hasattr(self, "epsilon")
+        if explores and not 0.0 <= epsilon <= 1.0:
             return f"epsilon must be in [0, 1], got {epsilon!r}"
-        if not self.explores and not math.isnan(epsilon):
+        if not explores and not math.isnan(epsilon):
             return f"{type(self).__name__} does not explore, but the file has epsilon {epsilon!r}"
         return None
 
-    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self._table = arrays["table"].astype(np.float64)
-        self._epsilon = arrays["epsilon"].astype(np.float64)
+    def set_state(self, state: AgentState) -> None:
+        self.table = state.arrays["table"].astype(np.float64)
+        self.current_epsilon = float(state.arrays["epsilon"][0])

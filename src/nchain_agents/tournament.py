@@ -245,7 +245,7 @@ def tournament(
         run_jobs,
     )
     from nchain_gym import episode_optimum
-    from nchain_gym.env import is_whole_number
+    from nchain_gym.dynamics import is_whole_number
 
     check_backend(backend)
     agents = tuple(agents)
@@ -286,7 +286,7 @@ def tournament(
     env = make_env(env_id, env_kwargs)
     for name in agents:  # hyperparameters and spaces, checked before any work
         load_agent(name, **hyperparameters.get(name, {})).check_env(env)
-    _, optimum, _ = episode_optimum(env)
+    optimum = episode_optimum(env).expected_return
     trials = int(trials)
     plan = TrialPlan(
         agents,

@@ -10,26 +10,44 @@ from __future__ import annotations
 
 import gymnasium
 
-from nchain_gym.env import BACKWARD, FORWARD, NChainEnv, transition_table
-from nchain_gym.solver import Solution, episode_optimum, policy_return, solve
+from nchain_gym.dynamics import (
+    ACTION_NAMES,
+    BACKWARD,
+    FORWARD,
+    SLIP_BLOCK,
+    NChainParams,
+    SlipStream,
+    outcome,
+    outcome_table,
+    transition_table,
+)
+from nchain_gym.env import NChainEnv
+from nchain_gym.solver import EpisodeOptimum, Solution, episode_optimum, policy_return, solve
 from nchain_gym.vector import NChainVectorEnv
 
 __all__ = [
+    "ACTION_NAMES",
     "BACKWARD",
     "ENV_ID",
     "FORWARD",
     "MAX_EPISODE_STEPS",
+    "SLIP_BLOCK",
+    "EpisodeOptimum",
     "NChainEnv",
+    "NChainParams",
     "NChainVectorEnv",
+    "SlipStream",
     "Solution",
     "episode_optimum",
+    "outcome",
+    "outcome_table",
     "policy_return",
     "register",
     "solve",
     "transition_table",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 ENV_ID = "NChain-v0"
 MAX_EPISODE_STEPS = 1000

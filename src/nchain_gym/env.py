@@ -1,164 +1,28 @@
-"""The NChain-v0 environment, faithful to the original Gym ``NChainEnv``."""
+"""The NChain-v0 environment, faithful to the original Gym ``NChainEnv``.
+
+Its dynamics (constants, outcomes, the transition table and the slip stream) live in
+:mod:`nchain_gym.dynamics`; this module is the Gymnasium env around them.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, SupportsFloat
 
-import numpy as np
 from gymnasium import Env, spaces
 
-FORWARD = 0
-"""Move one step along the chain (or stay at the end and collect ``large``)."""
-BACKWARD = 1
-"""Go back to state 0 and collect ``small``."""
+from nchain_gym.dynamics import (
+    ACTION_NAMES,
+    BACKWARD,
+    FORWARD,
+    SlipStream,
+    TransitionTable,
+    check_action,
+    outcome,
+    transition_table,
+    validate_params,
+)
 
-ACTION_NAMES = ("FORWARD", "BACKWARD")
-
-#: ``P[s][a]`` in Gymnasium toy_text's format: ``[(prob, next_state, reward, terminated), ...]``.
-TransitionTable = dict[int, dict[int, list[tuple[float, int, float, bool]]]]
-
-ENV_DRAW_BLOCK = 1024
-"""Slip uniforms are drawn from ``np_random`` in blocks of this size (one Generator
-call per block instead of one per step) and used from the end of each block."""
-
-
-def is_whole_number(value: Any, low: int) -> bool:
-    """True for an ``int`` or NumPy integer (not a ``bool``) that is at least ``low``."""
-    return (
-        isinstance(value, (int, np.integer))
-        and not isinstance(value, (bool, np.bool_))
-        and value >= low
-    )
-
-
-def validate_params(
-    n: int, slip: float, small: float, large: float
-) -> tuple[int, float, float, float]:
-    """Check NChain parameters and return them normalised to ``(int, float, float, float)``.
-
-    Raises:
-        ValueError: naming the bad value and what is allowed.
-    """
-    if not is_whole_number(n, 2):
-        raise ValueError(f"n must be an integer >= 2 (the chain length), got {_short(n)}")
-    slip_f = _real(slip)
-    if slip_f is None or not 0.0 <= slip_f <= 1.0:  # also rejects NaN
-        raise ValueError(f"slip must be a probability in [0, 1], got {_short(slip)}")
-    rewards = []
-    for name, value in (("small", small), ("large", large)):
-        value_f = _real(value)
-        if value_f is None or not math.isfinite(value_f):
-            raise ValueError(f"{name} must be a finite number, got {_short(value)}")
-        rewards.append(value_f)
-    return int(n), slip_f, rewards[0], rewards[1]
-
-
-def _real(value: Any) -> float | None:
-    """``value`` as a float if it is a real number (not a bool, not text), else ``None``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        return None
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int too large to print
-        text = f"<{type(value).__name__} too large to print>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def outcome(state: int, taken: int, n: int, small: float, large: float) -> tuple[int, float]:
-    """The deterministic effect of the action actually taken (after any slip).
-
-    This is the one definition of NChain's dynamics: the transition table, the
-    single and the vector environment, and every compiled kernel are built from it.
-
-    Returns:
-        ``(next_state, reward)``.
-    """
-    if taken == BACKWARD:
-        return 0, small
-    if state < n - 1:
-        return state + 1, 0.0
-    return state, large
-
-
-def outcome_table(n: int, small: float, large: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(next_state[s, taken], reward[s, taken])`` arrays of shape ``(n, 2)``."""
-    next_state = np.empty((n, 2), dtype=np.int64)
-    reward = np.empty((n, 2), dtype=np.float64)
-    for s in range(n):
-        for taken in (FORWARD, BACKWARD):
-            next_state[s, taken], reward[s, taken] = outcome(s, taken, n, small, large)
-    return next_state, reward
-
-
-def transition_table(
-    n: int = 5, slip: float = 0.2, small: float = 2, large: float = 10
-) -> TransitionTable:
-    """Build ``P[s][a]`` for the given parameters (zero-probability outcomes omitted)."""
-    n, slip, small, large = validate_params(n, slip, small, large)
-    table: TransitionTable = {}
-    for s in range(n):
-        table[s] = {}
-        for a in (FORWARD, BACKWARD):
-            rows = []
-            for taken, prob in ((a, 1.0 - slip), (1 - a, slip)):
-                if prob > 0.0:
-                    s2, r = outcome(s, taken, n, small, large)
-                    rows.append((prob, s2, r, False))
-            table[s][a] = rows
-    return table
-
-
-class SlipStream:
-    """The env's slip uniforms: drawn from a Generator in blocks, each used from its end.
-
-    ``NChainEnv`` takes its slips from here; compiled training paths that run NChain
-    themselves take theirs from the same kind of stream (or replay its scheme), so
-    that the same seed gives the same slips.
-    """
-
-    __slots__ = ("_buffer", "rng")
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-        self._buffer: list[float] = []
-
-    def next(self) -> float:
-        """The next uniform on [0, 1)."""
-        buffer = self._buffer
-        if not buffer:
-            buffer.extend(self.rng.random(ENV_DRAW_BLOCK).tolist())
-        return buffer.pop()
-
-    def take(self, count: int) -> np.ndarray:
-        """The next ``count`` uniforms, as ``count`` calls of :meth:`next` would give them."""
-        return np.array([self.next() for _ in range(count)])
-
-
-def check_action(action: Any) -> int:
-    """Return ``action`` as 0 or 1, or raise a ``ValueError`` naming it.
-
-    An action is an integer: a Python ``int``, a NumPy integer or a 0-d integer array.
-    ``True``, ``0.0`` and ``"0"`` are refused, as the env's integer parameters refuse them.
-    """
-    if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
-        action = action.item()
-    if (
-        isinstance(action, (int, np.integer))
-        and not isinstance(action, (bool, np.bool_))
-        and action in (FORWARD, BACKWARD)
-    ):
-        return int(action)
-    raise ValueError(f"action must be 0 (FORWARD) or 1 (BACKWARD), got {_short(action)}")
+__all__ = ["BACKWARD", "FORWARD", "NChainEnv"]
 
 
 class NChainEnv(Env[int, int]):
@@ -304,59 +168,3 @@ class NChainEnv(Env[int, int]):
                 f"  ({ACTION_NAMES[self.last_action]}{', slipped' if self.last_slipped else ''})"
             )
         return line + "\n"
-
-
-def unmodified_nchain(env: Any) -> dict[str, Any] | None:
-    """The parameters of ``env`` if it is the registered NChain with standard wrappers only.
-
-    "Standard" means what ``gym.make`` adds: ``TimeLimit``, ``OrderEnforcing`` and
-    ``PassiveEnvChecker``, with exactly one ``TimeLimit``. Compiled training paths use
-    this to decide whether they may run NChain's dynamics themselves; any other
-    wrapper (a user's reward shaping, say) sends them through ``env.step``.
-
-    Returns:
-        ``{"n", "slip", "small", "large", "max_episode_steps"}`` or ``None``.
-    """
-    from gymnasium import Wrapper
-    from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
-
-    limits = 0
-    layer = env
-    while isinstance(layer, Wrapper):
-        if type(layer) not in (TimeLimit, OrderEnforcing, PassiveEnvChecker):
-            return None
-        limits += type(layer) is TimeLimit
-        layer = layer.env
-    spec = getattr(env, "spec", None)
-    if (
-        type(layer) is not NChainEnv
-        or limits != 1
-        or spec is None
-        or spec.entry_point != "nchain_gym.env:NChainEnv"
-        or not isinstance(spec.max_episode_steps, int)
-    ):
-        return None
-    return {
-        "n": layer.n,
-        "slip": layer.slip,
-        "small": layer.small,
-        "large": layer.large,
-        "max_episode_steps": spec.max_episode_steps,
-    }
-
-
-def check_episodes_end(env: Any) -> None:
-    """Raise if ``env`` is an NChainEnv without a TimeLimit: its episodes would never end."""
-    from gymnasium import Wrapper
-    from gymnasium.wrappers import TimeLimit
-
-    layer = env
-    while isinstance(layer, Wrapper):
-        if isinstance(layer, TimeLimit):
-            return
-        layer = layer.env
-    if isinstance(layer, NChainEnv):
-        raise ValueError(
-            "NChainEnv never ends an episode by itself: make it with "
-            "gym.make('NChain-v0') (1000-step limit) or wrap it in gymnasium's TimeLimit"
-        )

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from nchain_gym.env import NChainEnv, TransitionTable, outcome_table
+from nchain_gym.dynamics import TransitionTable, outcome_table
+from nchain_gym.env import NChainEnv
 
 MAX_SWEEPS = 100_000
 
@@ -231,17 +232,36 @@ def _deterministic_return(
     return float(sum(path_rewards[:lead]) + full * sum(cycle) + sum(cycle[:partial]))
 
 
-def episode_optimum(
-    env: Any, gamma: float = 0.95
-) -> tuple[Solution | None, float | None, int | None]:
+@dataclass(frozen=True)
+class EpisodeOptimum:
+    """What is best possible in one episode of an env.
+
+    Attributes:
+        horizon: steps per episode (the env's ``max_episode_steps``), or ``None``.
+        solution: the discounted optimum (Q*, V*, policy), or ``None`` when the env has
+            no model this solver handles.
+        expected_return: the optimal policy's expected undiscounted return over one
+            episode of ``horizon`` steps from state 0, or ``None`` (no model or no limit).
+    """
+
+    horizon: int | None
+    solution: Solution | None = None
+    expected_return: float | None = None
+
+    @property
+    def reward_per_step(self) -> float | None:
+        """``expected_return / horizon``: the level of the tutorial's training curve."""
+        if self.expected_return is None or not self.horizon:
+            return None
+        return self.expected_return / self.horizon
+
+
+def episode_optimum(env: Any, gamma: float = 0.95) -> EpisodeOptimum:
     """What is best possible in one episode of ``env``, if it has a model and a time limit.
 
-    Returns:
-        ``(solution, expected_return, horizon)``: the discounted solution for ``gamma``,
-        the expected undiscounted return of its optimal policy over one episode of
-        ``horizon = env.spec.max_episode_steps`` steps from state 0, and that horizon.
-        The first two are ``None`` when the env has no ``P`` table (or one this solver
-        cannot handle) or no step limit.
+    Args:
+        env: a Gymnasium env; its ``spec.max_episode_steps`` is the horizon.
+        gamma: the discount whose optimal policy is played.
     """
     spec = getattr(env, "spec", None)
     horizon = spec.max_episode_steps if spec is not None else None
@@ -249,10 +269,11 @@ def episode_optimum(
     if horizon is None or not (
         isinstance(unwrapped, NChainEnv) or isinstance(getattr(unwrapped, "P", None), dict)
     ):
-        return None, None, horizon
+        return EpisodeOptimum(horizon)
     try:
         model = model_of(env)
         solution = solve(model, gamma=gamma)
-        return solution, policy_return(model, solution.policy, horizon=horizon), horizon
+        expected = policy_return(model, solution.policy, horizon=horizon)
     except (ValueError, TypeError):
-        return None, None, horizon
+        return EpisodeOptimum(horizon)
+    return EpisodeOptimum(horizon, solution, expected)

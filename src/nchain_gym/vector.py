@@ -9,7 +9,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from nchain_gym.env import is_whole_number, outcome_table, validate_params
+from nchain_gym.dynamics import is_whole_number, outcome_table, validate_params
 
 # Rows of raw 64-bit draws taken from ``np_random`` per Generator call.
 _DRAW_ROWS = 64
@@ -19,7 +19,7 @@ class NChainVectorEnv(VectorEnv):
     """``num_envs`` independent NChain environments stepped together with NumPy.
 
     The dynamics are those of :class:`nchain_gym.NChainEnv` (built from the same
-    :func:`nchain_gym.env.outcome`), with the slip drawn per environment from this
+    :func:`nchain_gym.dynamics.outcome`), with the slip drawn per environment from this
     vector env's own ``np_random``. Each sub-environment is truncated after
     ``max_episode_steps`` and reset on the following ``step`` call (Gymnasium's
     ``AutoresetMode.NEXT_STEP``): that call ignores its action and returns the

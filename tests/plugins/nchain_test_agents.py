@@ -18,10 +18,9 @@ class FailingAgent(RandomAgent):
 
     fail: bool = hyperparameter(True, "raise in learn()")
 
-    def _learn(self, env, episodes, on_episode):
+    def start_learning(self):
         if self.fail:
             raise RuntimeError("deliberate failure in learn()")
-        super()._learn(env, episodes, on_episode)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -30,11 +29,10 @@ class ProcessKillerAgent(RandomAgent):
 
     marker: str = hyperparameter("", "file that records the first attempt")
 
-    def _learn(self, env, episodes, on_episode):
+    def start_learning(self):
         if self.marker and not Path(self.marker).exists():
             Path(self.marker).write_text(str(os.getpid()))
             os._exit(17)
-        super()._learn(env, episodes, on_episode)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -43,9 +41,8 @@ class SleepyAgent(RandomAgent):
 
     sleep: float = hyperparameter(0.0, "seconds to hang before learning")
 
-    def _learn(self, env, episodes, on_episode):
+    def start_learning(self):
         time.sleep(self.sleep)
-        super()._learn(env, episodes, on_episode)
 
 
 @nchain_agents.hookimpl

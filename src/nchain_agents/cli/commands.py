@@ -36,7 +36,7 @@ def _emit_json(data: Any, target: str) -> None:
     if target == "-":
         sys.stdout.write(text)
         return
-    from nchain_agents.files import atomic_write
+    from nchain_agents.archive import atomic_write
 
     atomic_write(target, lambda handle: handle.write(text.encode()))
     console(stderr=True).print(f"wrote {escape(target)}", soft_wrap=True)
@@ -200,13 +200,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     episodes = agent.default_episodes if args.episodes is None else args.episodes
     bar = EpisodeProgress(episodes, label=args.agent)
     try:
-        agent.learn(env, episodes, callback=bar.update, backend=args.backend)
+        agent.learn(env, episodes, callback=bar.update, loop=args.loop)
     finally:
         bar.close()
     gamma = float(getattr(agent, "gamma", 0.95))
     from nchain_gym import episode_optimum
 
-    solution, optimum, horizon = episode_optimum(env, gamma)
+    best = episode_optimum(env, gamma)
+    solution = best.solution
     q = agent.q_values()
     curve = agent.history.mean_reward
     summary = {
@@ -228,7 +229,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot:
         from nchain_agents.plots import plot_training
 
-        level = optimum / horizon if optimum is not None and horizon else None
+        level = best.reward_per_step
         writers.append(
             (
                 args.plot,
@@ -262,7 +263,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     low, high = result.confidence_interval()
     from nchain_gym import episode_optimum
 
-    _, optimum, _ = episode_optimum(env)
+    optimum = episode_optimum(env).expected_return
     data = {
         "file": args.file,
         "env": args.env,
@@ -473,7 +474,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     from nchain_gym import FORWARD, NChainEnv, policy_return, solve
-    from nchain_gym.env import ACTION_NAMES
+    from nchain_gym.dynamics import ACTION_NAMES
 
     try:
         env = NChainEnv(n=args.n, slip=args.slip, small=args.small, large=args.large)

@@ -131,10 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a hyperparameter, repeatable",
     )
     p.add_argument(
-        "--backend",
+        "--loop",
         choices=("auto", "env", "fused"),
         default="auto",
-        help="training path (default auto)",
+        help="training loop: a real env, NChain fused into compiled code, or auto (default)",
     )
     p.add_argument("-o", "--output", help="agent file to write (default AGENT.zip)")
     p.add_argument("--plot", metavar="FILE.png", help="write the training curve")

@@ -21,7 +21,7 @@ def escape(text: str) -> str:
 def print_q_table(q, solution) -> None:
     from rich.table import Table
 
-    from nchain_gym.env import ACTION_NAMES
+    from nchain_gym.dynamics import ACTION_NAMES
 
     names = ACTION_NAMES if q.shape[1] == 2 else tuple(str(a) for a in range(q.shape[1]))
     table = Table(title="learned Q" + (" beside exact Q*" if solution is not None else ""))

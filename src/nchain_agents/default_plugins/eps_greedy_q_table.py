@@ -26,8 +26,6 @@ class EpsGreedyQTableAgent(QTableAgent):
         0.999, "factor applied to epsilon at the start of each episode", in_range(0, 1)
     )
 
-    explores = True
-
 
 @hookimpl
 def register_agents(register):

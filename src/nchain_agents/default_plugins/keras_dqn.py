@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nchain_agents.base import Agent, hyperparameter, in_range
+from nchain_agents.base import Agent, AgentState, EpisodeSink, hyperparameter, in_range
+from nchain_agents.fused import FusedNChain
 from nchain_agents.hookspecs import hookimpl
+from nchain_agents.limits import MAX_NETWORK_PARAMETERS
 
 if TYPE_CHECKING:
-    import gymnasium as gym
+    from nchain_gym.dynamics import NChainParams
 
 MODEL_FILE = "model.keras"
 
@@ -26,7 +27,7 @@ def _graph():
 
 
 @dataclass(kw_only=True, eq=False)
-class KerasDQNAgent(Agent):
+class KerasDQNAgent(Agent, FusedNChain):
     """The tutorial's Keras DQN: one-hot state -> Dense(10, sigmoid) -> Dense(2, linear).
 
     Online Q-learning with a network: after every step, one Adam step (Keras
@@ -50,141 +51,126 @@ class KerasDQNAgent(Agent):
     )
 
     default_episodes = 1000
-    has_fused_path = True
 
     @classmethod
     def prepare(cls) -> None:
         """Import TensorFlow and Keras (thread-safe, once); names the extra if missing."""
         _graph().import_tensorflow()
 
-    # -- state ------------------------------------------------------------------------
+    # -- the hooks ---------------------------------------------------------------------
 
     def network_parameters(self, n_states: int, n_actions: int) -> int:
         """Weights of the network for these space sizes."""
         h = self.hidden_units
         return n_states * h + h + h * n_actions + n_actions
 
-    def _setup(self) -> None:
-        from nchain_agents.errors import SpaceMismatchError
-        from nchain_agents.limits import MAX_NETWORK_PARAMETERS
-
-        size = self.network_parameters(self.n_states, self.n_actions)
+    def spaces_problem(self, n_states: int, n_actions: int) -> str | None:
+        size = self.network_parameters(n_states, n_actions)
         if size > MAX_NETWORK_PARAMETERS:
-            self.n_states = self.n_actions = None
-            raise SpaceMismatchError(
-                f"a network with {size:,} weights is too large (keras-dqn allows "
-                f"{MAX_NETWORK_PARAMETERS:,}); use fewer hidden_units or a smaller env"
+            return (
+                f"a network with {size:,} weights (keras-dqn allows "
+                f"{MAX_NETWORK_PARAMETERS:,}; use fewer hidden_units or a smaller env)"
             )
+        return None
+
+    def setup(self) -> None:
         graph = _graph()
-        seed = int(self._rng.integers(2**31 - 2))
+        seed = int(self.rng.integers(2**31 - 2))
         model = graph.build_model(self.n_states, self.n_actions, self.hidden_units, seed)
-        self._state = graph.DQNState(model)
-        self._epsilon = float(self.epsilon)
-        self._q_cache: np.ndarray | None = None
-        self._compiled: dict[str, Any] = {}
+        self._use(graph.DQNState(model))
+
+    def _use(self, state: Any) -> None:
+        self._dqn = state
+        self._compiled: dict[Any, Any] = {}
+        self._q_table: np.ndarray | None = None
+        self._next_q: tuple[int, np.ndarray] | None = None  # Q(s') from the last update
 
     @property
     def model(self) -> Any:
         """The Keras model (call ``q_values()`` for its table)."""
         self._require_trained()
-        return self._state.model
-
-    @property
-    def current_epsilon(self) -> float:
-        return self._epsilon if self.is_trained else self.epsilon
+        return self._dqn.model
 
     def q_values(self) -> np.ndarray:
         self._require_trained()
-        if self._q_cache is None:
-            self._q_cache = np.asarray(_graph().q_table(self._state.params), dtype=np.float64)
-        return self._q_cache.copy()
+        if self._q_table is None:
+            self._q_table = np.asarray(_graph().q_table(self._dqn.params), dtype=np.float64)
+        return self._q_table.copy()
 
-    # -- env path ---------------------------------------------------------------------
-
-    def _learn(self, env: gym.Env, episodes: int, on_episode: Callable[..., bool]) -> None:
+    def _env_step(self) -> tuple[Any, Any]:
         if "env" not in self._compiled:
             self._compiled["env"] = _graph().make_env_step(
-                self._state, self.gamma, self.learning_rate
+                self._dqn, self.gamma, self.learning_rate
             )
-        act, train_and_act, train = self._compiled["env"]
-        rng = self._rng
-        self._q_cache = None
-        for episode in range(episodes):
-            s, _ = env.reset(seed=self.env_seed() if episode == 0 else None)
-            self._epsilon *= self.epsilon_decay
-            eps = self._epsilon
-            a = int(act(np.array([s, *rng.random(2), eps])))
-            total, steps = 0.0, 0
-            while True:
-                s2, r, terminated, truncated, _ = env.step(a)
-                total += float(r)
-                steps += 1
-                transition = [s, a, float(r), s2, float(terminated)]
-                if terminated or truncated:
-                    train(np.array(transition))
-                    break
-                a = int(train_and_act(np.array([*transition, *rng.random(2), eps])))
-                s = s2
-            self._q_cache = None
-            if not on_episode(total, steps, eps):
-                break
+        return self._compiled["env"]
 
-    # -- fused path -------------------------------------------------------------------
+    def act(self, state: int) -> int:
+        u_explore, u_action = self.rng.random(2)  # two uniforms per step, in both loops
+        if u_explore < self.current_epsilon:
+            return int(u_action * self.n_actions)
+        if self._next_q is not None and self._next_q[0] == state:
+            q = self._next_q[1]
+        else:
+            q = self._env_step()[0](state).numpy()
+        return int(np.argmax(q))
 
-    def _learn_fused(
-        self,
-        params: dict[str, Any],
-        episodes: int,
-        on_episode: Callable[..., bool],
-        chunked: bool,
+    def update(
+        self, state: int, action: int, reward: float, next_state: int, terminated: bool
     ) -> None:
-        from nchain_gym.env import SlipStream, outcome_table
+        transition = np.array([state, action, reward, next_state, float(terminated)])
+        self._next_q = (next_state, self._env_step()[1](transition).numpy())
+        self._q_table = None
 
-        key = ("fused", params["n"], params["slip"], params["small"], params["large"])
-        if key not in self._compiled:
-            next_state, rewards = outcome_table(params["n"], params["small"], params["large"])
-            self._compiled[key] = _graph().make_fused_episode(
-                self._state, next_state, rewards, params["slip"], self.gamma, self.learning_rate
+    def learn_nchain(
+        self, params: NChainParams, episodes: int, on_episode: EpisodeSink, chunked: bool
+    ) -> None:
+        from nchain_gym.dynamics import SlipStream
+
+        if params not in self._compiled:
+            next_state, rewards = params.outcome_table()
+            self._compiled[params] = _graph().make_fused_episode(
+                self._dqn, next_state, rewards, params.slip, self.gamma, self.learning_rate
             )
-        episode_fn = self._compiled[key]
-        steps = params["max_episode_steps"]
-        slips = SlipStream(np.random.default_rng(self.env_seed()))  # as env.reset(seed=...)
-        self._q_cache = None
+        episode_fn = self._compiled[params]
+        steps = params.horizon
+        slips = SlipStream(np.random.default_rng(self.draw_env_seed()))  # as env.reset(seed)
+        self._next_q = None
         for _ in range(episodes):
-            self._epsilon *= self.epsilon_decay
-            eps = self._epsilon
-            uniforms = self._rng.random((steps, 2))  # the env path's per-step draws, in order
+            eps = self.next_epsilon()
+            uniforms = self.rng.random((steps, 2))  # the env loop's per-step draws, in order
             total = float(episode_fn(uniforms, slips.take(steps), np.asarray(eps)))
-            self._q_cache = None
+            self._q_table = None
             if not on_episode(total, steps, eps):
                 break
 
-    # -- playing and saving -----------------------------------------------------------
-
-    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
-        table = self.q_values()
-        greedy = table[observations].argmax(axis=1)
+    def policy(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
+        greedy = self.q_values()[states].argmax(axis=1)
         if deterministic:
             return greedy
-        n = len(observations)
-        explore = self._rng.random(n) < self._epsilon
-        return np.where(explore, self._rng.integers(self.n_actions, size=n), greedy)
+        n = len(states)
+        explore = self.rng.random(n) < self.current_epsilon
+        return np.where(explore, self.rng.integers(self.n_actions, size=n), greedy)
+
+    # -- saving and loading ---------------------------------------------------------------
 
     def _weights_shapes(self) -> list[tuple[int, ...]]:
         h, s, a = self.hidden_units, self.n_states, self.n_actions
         return [(s, h), (h,), (h, a), (a,)]
 
-    def _state_arrays(self) -> dict[str, np.ndarray]:
+    def get_state(self) -> AgentState:
         arrays = {
-            "epsilon": np.array([self._epsilon]),
-            "adam_step": np.array([float(self._state.step.numpy())]),
+            "epsilon": np.array([self.current_epsilon]),
+            "adam_step": np.array([float(self._dqn.step.numpy())]),
         }
         for i in range(4):
-            arrays[f"adam_m{i}"] = self._state.m[i].numpy()
-            arrays[f"adam_v{i}"] = self._state.v[i].numpy()
-        return arrays
+            arrays[f"adam_m{i}"] = self._dqn.m[i].numpy()
+            arrays[f"adam_v{i}"] = self._dqn.v[i].numpy()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / MODEL_FILE
+            self._dqn.model.save(path)
+            return AgentState(arrays, {MODEL_FILE: path.read_bytes()})
 
-    def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
+    def state_layout(self) -> dict[str, tuple[tuple[int, ...], str]]:
         wanted: dict[str, tuple[tuple[int, ...], str]] = {
             "epsilon": ((1,), "f"),
             "adam_step": ((1,), "f"),
@@ -194,10 +180,11 @@ class KerasDQNAgent(Agent):
             wanted[f"adam_v{i}"] = (shape, "f")
         return wanted
 
-    def _check_arrays(self, arrays: dict[str, np.ndarray]) -> str | None:
-        problem = super()._check_arrays(arrays)
+    def check_state(self, state: AgentState) -> str | None:
+        problem = super().check_state(state)
         if problem is not None:
             return problem
+        arrays = state.arrays
         epsilon, step = float(arrays["epsilon"][0]), float(arrays["adam_step"][0])
         if not 0.0 <= epsilon <= 1.0:
             return f"epsilon must be in [0, 1], got {epsilon!r}"
@@ -205,28 +192,19 @@ class KerasDQNAgent(Agent):
             return f"Adam's step count must be a whole number >= 0, got {step!r}"
         if any((arrays[f"adam_v{i}"] < 0).any() for i in range(4)):
             return "Adam's second moments must not be negative"
+        if set(state.files) != {MODEL_FILE}:
+            return f"expected exactly one file {MODEL_FILE!r}, got {sorted(state.files)}"
         return None
 
-    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self._pending_arrays = arrays  # applied with the model in _restore_files
-
-    def _state_files(self) -> dict[str, bytes]:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / MODEL_FILE
-            self._state.model.save(path)
-            return {MODEL_FILE: path.read_bytes()}
-
-    def _restore_files(self, files: dict[str, bytes]) -> None:
+    def set_state(self, state: AgentState) -> None:
         from nchain_agents.errors import AgentFileError
         from nchain_agents.keras_archive import checked_model_bytes
 
-        graph = _graph()
-        if set(files) != {MODEL_FILE}:
-            raise AgentFileError(f"expected exactly one file {MODEL_FILE!r}, got {sorted(files)}")
         # Checked (members, sizes, the network's config) before Keras sees a byte of it.
         clean = checked_model_bytes(
-            files[MODEL_FILE], self.n_states, self.n_actions, self.hidden_units
+            state.files[MODEL_FILE], self.n_states, self.n_actions, self.hidden_units
         )
+        graph = _graph()
         _, keras = graph.import_tensorflow()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / MODEL_FILE
@@ -236,17 +214,16 @@ class KerasDQNAgent(Agent):
         for weight in model.get_weights():
             if weight.dtype != np.float32 or not np.isfinite(weight).all():
                 raise AgentFileError("the stored network's weights must be finite float32")
-        arrays = self._pending_arrays
-        del self._pending_arrays
-        self._state = graph.DQNState(
-            model,
-            m=[arrays[f"adam_m{i}"].astype(np.float32) for i in range(4)],
-            v=[arrays[f"adam_v{i}"].astype(np.float32) for i in range(4)],
-            step=float(arrays["adam_step"][0]),
+        arrays = state.arrays
+        self._use(
+            graph.DQNState(
+                model,
+                m=[arrays[f"adam_m{i}"].astype(np.float32) for i in range(4)],
+                v=[arrays[f"adam_v{i}"].astype(np.float32) for i in range(4)],
+                step=float(arrays["adam_step"][0]),
+            )
         )
-        self._epsilon = float(arrays["epsilon"][0])
-        self._q_cache = None
-        self._compiled = {}
+        self.current_epsilon = float(arrays["epsilon"][0])
 
 
 @hookimpl

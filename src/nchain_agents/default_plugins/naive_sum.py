@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nchain_agents._kernel_ids import NAIVE_SUM
 from nchain_agents.hookspecs import hookimpl
 from nchain_agents.tabular import TabularAgent
+from nchain_agents.tabular_rules import naive_sum_update
 
 
 @dataclass(kw_only=True, eq=False)
@@ -21,7 +21,7 @@ class NaiveSumAgent(TabularAgent):
     tutorial (adventuresinmachinelearning.com); default budget 500 episodes.
     """
 
-    kind = NAIVE_SUM
+    update_step = staticmethod(naive_sum_update)
 
 
 @hookimpl

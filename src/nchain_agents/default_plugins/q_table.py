@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nchain_agents._kernel_ids import Q_LEARNING
+import numpy as np
+
 from nchain_agents.base import hyperparameter, in_range, one_of
 from nchain_agents.hookspecs import hookimpl
 from nchain_agents.tabular import TabularAgent
+from nchain_agents.tabular_rules import q_learning_update
 
 UPDATE_RULE_DOC = (
     "'standard': Q += lr*(r + gamma*max Q' - Q) (the tutorial's text); 'tutorial': "
@@ -33,7 +35,12 @@ class QTableAgent(TabularAgent):
     )
     update_rule: str = hyperparameter("standard", UPDATE_RULE_DOC, one_of("standard", "tutorial"))
 
-    kind = Q_LEARNING
+    update_step = staticmethod(q_learning_update)
+
+    def rule_parameters(self) -> np.ndarray:
+        return np.array(
+            [self.gamma, self.learning_rate, 1.0 if self.update_rule == "tutorial" else 0.0]
+        )
 
 
 @hookimpl

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nchain_agents.base import Agent
+from nchain_agents.base import Agent, AgentState
 from nchain_agents.hookspecs import hookimpl
-
-if TYPE_CHECKING:
-    import gymnasium as gym
 
 
 @dataclass(kw_only=True, eq=False)
@@ -28,37 +22,30 @@ class RandomAgent(Agent):
 
     default_episodes = 10
 
-    def _setup(self) -> None:
-        self._table = np.zeros((self.n_states, self.n_actions))
+    def setup(self) -> None:
+        pass
 
-    def _learn(self, env: gym.Env, episodes: int, on_episode: Callable[..., bool]) -> None:
-        rng = self._rng
-        for episode in range(episodes):
-            env.reset(seed=self.env_seed() if episode == 0 else None)
-            total, steps = 0.0, 0
-            while True:
-                _, reward, terminated, truncated, _ = env.step(int(rng.integers(self.n_actions)))
-                total += float(reward)
-                steps += 1
-                if terminated or truncated:
-                    break
-            if not on_episode(total, steps, math.nan):
-                break
+    def act(self, state: int) -> int:
+        return int(self.rng.integers(self.n_actions))
 
-    def _predict(self, observations: np.ndarray, deterministic: bool) -> np.ndarray:
-        return self._rng.integers(self.n_actions, size=observations.shape)
+    def update(
+        self, state: int, action: int, reward: float, next_state: int, terminated: bool
+    ) -> None:
+        pass
+
+    def policy(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
+        return self.rng.integers(self.n_actions, size=states.shape)
 
     def q_values(self) -> np.ndarray:
-        self._require_trained()
-        return self._table.copy()
+        return np.zeros((self.n_states, self.n_actions))
 
-    def _state_arrays(self) -> dict[str, np.ndarray]:
+    def get_state(self) -> AgentState:
+        return AgentState()
+
+    def state_layout(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {}
 
-    def _expected_arrays(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        return {}
-
-    def _restore_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def set_state(self, state: AgentState) -> None:
         pass
 
 

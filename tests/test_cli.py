@@ -344,8 +344,12 @@ def test_ctrl_c_stops_a_running_compare_quickly(tmp_path):
 
     target = tmp_path / "out.json"
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from nchain_agents.cli import main; "
-         "sys.exit(main(sys.argv[1:]))", "compare", "--trials", "400", "--episodes", "20000",
+        # A terminal's Ctrl-C: the default handler (a shell may start us with SIGINT
+        # ignored, as non-interactive shells do for background jobs).
+        [sys.executable, "-c", "import signal, sys; "
+         "signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "from nchain_agents.cli import main; sys.exit(main(sys.argv[1:]))",
+         "compare", "--trials", "400", "--episodes", "20000",
          "--jobs", "2", "--json", str(target)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from nchain_agents.cli.commands import UserError
@@ -27,6 +28,24 @@ def _silence_stdout() -> None:
         pass
 
 
+def _exit_now_if_workers_run(code: int) -> None:
+    """Leave at once if abandoned worker threads still run a job.
+
+    They are daemons and take no new job, but one may be deep in compiled code holding a
+    library lock (Numba's compiler, say) that the interpreter's own shutdown would wait
+    for: the work is being thrown away anyway, and every output is either complete or
+    not there, so the process ends here.
+    """
+    import os
+    import threading
+
+    if any(t.name == "nchain-worker" and t.is_alive() for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nchain`` command; returns the exit code.
 
@@ -47,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         print("nchain: interrupted; no output file was left half-written", file=sys.stderr)
+        _exit_now_if_workers_run(130)
         return 130
     except JobsFailedError as exc:  # the input was fine; the work failed
         print(f"nchain {args.command}: failed: {_one_line(exc)}", file=sys.stderr)

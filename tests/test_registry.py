@@ -38,7 +38,7 @@ def fresh_registry():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         registry = Registry()
-        rows = registry.list()
+        rows = registry.rows()
     return registry, rows, [w for w in caught if issubclass(w.category, PluginWarning)]
 
 
@@ -334,8 +334,8 @@ def test_interrupted_first_listing_recovers(fake_site, monkeypatch):
     registry = Registry()
     monkeypatch.setattr(Registry, "_load_entry_point", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        registry.list()
-    rows = registry.list()  # the next call starts again: built-ins are not "taken"
+        registry.rows()
+    rows = registry.rows()  # the next call starts again: built-ins are not "taken"
     assert all(row.ok for row in rows if row.distribution == "nchain-rl")
     assert {"q-table", "fake-agent"} <= set(registry.names())
 

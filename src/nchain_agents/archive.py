@@ -168,7 +168,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """Write a file through ``write(handle)`` so that readers see the old or the new file.
 
     The data goes to a temporary file in the same directory, is flushed to disk and

@@ -54,9 +54,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from typing import Self
-
     import gymnasium as gym
+    from typing_extensions import Self
 
 
 LOOPS = ("auto", "env", "fused")

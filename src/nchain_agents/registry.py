@@ -319,7 +319,8 @@ class Registry:
 
     # -- queries ----------------------------------------------------------------------
 
-    def list(self, include_broken: bool = True) -> list[AgentInfo]:
+    def rows(self, include_broken: bool = True) -> list[AgentInfo]:
+        """Every registered agent (sorted by name), then the plugins that failed to load."""
         self._ensure_loaded()
         rows = sorted(self._agents.values(), key=lambda info: info.name)
         return rows + list(self._broken) if include_broken else rows
@@ -327,6 +328,12 @@ class Registry:
     def names(self) -> list[str]:
         self._ensure_loaded()
         return sorted(self._agents)
+
+    def agent_class(self, name: str) -> type[Agent]:
+        """The class registered as ``name`` (an :class:`UnknownAgentError` with suggestions)."""
+        agent_class = self.get(name).agent_class
+        assert agent_class is not None  # only working agents are in the name table
+        return agent_class
 
     def get(self, name: str) -> AgentInfo:
         self._ensure_loaded()
@@ -373,7 +380,7 @@ def default_registry() -> Registry:
 
 def list_agents(include_broken: bool = True) -> list[AgentInfo]:
     """Every registered agent (sorted by name), then the plugins that failed to load."""
-    return default_registry().list(include_broken)
+    return default_registry().rows(include_broken)
 
 
 def load_agent(name: str, **hyperparameters: Any) -> Agent:
@@ -385,8 +392,7 @@ def load_agent(name: str, **hyperparameters: Any) -> Agent:
     """
     from nchain_agents.errors import HyperparameterError
 
-    agent_class = default_registry().get(name).agent_class
-    assert agent_class is not None
+    agent_class = default_registry().agent_class(name)
     valid = agent_class.hyperparameter_docs()
     unknown = sorted(set(hyperparameters) - set(valid))
     if unknown:
@@ -426,7 +432,7 @@ def resolve_class(manifest: dict[str, Any]) -> type[Agent]:
     name = manifest["agent"]
     registry = default_registry()
     try:
-        agent_class = registry.get(name).agent_class
+        agent_class = registry.agent_class(name)
     except UnknownAgentError:
         dist = manifest.get("distribution")
         dist = dist if isinstance(dist, str) and _DISTRIBUTION_NAME.match(dist) else None
@@ -443,7 +449,6 @@ def resolve_class(manifest: dict[str, Any]) -> type[Agent]:
         raise AgentFileError(
             f"agent {archive.short(name)}{source} is not installed{hint}"
         ) from None
-    assert agent_class is not None
     return agent_class
 
 

@@ -136,13 +136,12 @@ def expand(
         raise InvalidArgumentError("sweep seeds with seeds=[...], not a 'seed' grid entry")
     accepted: dict[str, list[str]] = {}
     for agent in agents:
-        names = set(registry.get(agent).agent_class.hyperparameter_docs()) - {"seed"}
+        names = set(registry.agent_class(agent).hyperparameter_docs()) - {"seed"}
         accepted[agent] = sorted(names & set(grid))
     unused = sorted(set(grid) - {k for keys in accepted.values() for k in keys})
     if unused:
         valid = sorted(
-            {k for a in agents for k in registry.get(a).agent_class.hyperparameter_docs()}
-            - {"seed"}
+            {k for a in agents for k in registry.agent_class(a).hyperparameter_docs()} - {"seed"}
         )
         raise InvalidArgumentError(
             f"no agent in the sweep has hyperparameter(s) {unused}; valid: {', '.join(valid)}"
@@ -218,7 +217,7 @@ def sweep(
     check_cells(cells)
     if backend == "local":
         for name in dict.fromkeys(agents):  # heavy imports once, before worker threads
-            default_registry().get(name).agent_class.prepare()
+            default_registry().agent_class(name).prepare()
     rows: list[dict[str, Any] | None] = [None] * len(cells)
     done = 0
 
@@ -240,10 +239,10 @@ def sweep(
 
     def on_result(index: int, result: Any) -> None:
         nonlocal done
-        rows[index] = make_row(cells[index], result)
+        row = rows[index] = make_row(cells[index], result)
         done += 1
         if progress is not None:
-            progress(done, len(cells), rows[index])
+            progress(done, len(cells), row)
 
     run_jobs(
         run_cell,

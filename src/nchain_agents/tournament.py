@@ -299,7 +299,7 @@ def tournament(
     )
     if backend == "local":
         for name in agents:  # heavy imports once, here, before worker threads start
-            registry.get(name).agent_class.prepare()
+            registry.agent_class(name).prepare()
     size = trials_per_task or (1 if backend == "local" else max(1, math.ceil(trials / 32)))
     batches = [list(range(i, min(i + size, trials))) for i in range(0, trials, size)]
     done = 0

@@ -65,7 +65,7 @@ call per block instead of one per step) and used from the end of each block."""
 
 def is_whole_number(value: Any, low: int) -> bool:
     """True for an ``int`` or NumPy integer (not a ``bool``) that is at least ``low``."""
-    return (
+    return bool(
         isinstance(value, (int, np.integer))
         and not isinstance(value, (bool, np.bool_))
         and value >= low

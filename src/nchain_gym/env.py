@@ -6,7 +6,7 @@ Its dynamics (constants, outcomes, the transition table and the slip stream) liv
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, SupportsFloat
+from typing import Any, SupportsFloat, cast
 
 from gymnasium import Env, spaces
 
@@ -90,7 +90,7 @@ class NChainEnv(Env[int, int]):
     - v0: Gym's ``NChain-v0`` (Gym ≤ 0.21), ported to the Gymnasium 1.x API.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(
         self,
@@ -107,8 +107,9 @@ class NChainEnv(Env[int, int]):
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.observation_space = spaces.Discrete(self.n)
-        self.action_space = spaces.Discrete(2)
+        # Discrete's type parameter is NumPy's int; observations here are plain ints.
+        self.observation_space = cast(spaces.Space[int], spaces.Discrete(self.n))
+        self.action_space = cast(spaces.Space[int], spaces.Discrete(2))
         self._P: TransitionTable | None = None
         # _outcomes[s][taken] -> (next_state, reward): plain lists for fast indexing.
         self._outcomes = [
@@ -142,12 +143,12 @@ class NChainEnv(Env[int, int]):
         return 0, {}
 
     def step(self, action: int) -> tuple[int, SupportsFloat, bool, bool, dict[str, Any]]:
-        state = self.state
-        if state is None:
+        state, slips = self.state, self._slips
+        if state is None or slips is None:
             raise RuntimeError("NChainEnv.step() was called before reset(); call reset() first")
         # The common case (a plain int 0 or 1) without a function call.
         a = action if type(action) is int and (action == 0 or action == 1) else check_action(action)
-        slipped = self._slips.next() < self.slip
+        slipped = slips.next() < self.slip
         taken = a ^ slipped
         self.state, reward = self._outcomes[state][taken]
         self.last_action = taken

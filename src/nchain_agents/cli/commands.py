@@ -391,9 +391,9 @@ def _check_config(config: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def _read_config(path: str) -> dict[str, Any]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # pragma: no cover
         import tomli as tomllib
     try:
         with open(path, "rb") as handle:

@@ -148,6 +148,21 @@ def test_example_plugin_through_its_entry_point(fake_site, monkeypatch):
     sys.modules.pop("nchain_sarsa", None)
 
 
+def test_plugin_rules_run_bit_identically_in_both_loops(monkeypatch):
+    """The example plugin supplies only its rules; the public tabular base gives it the
+    env loop and the fused NChain loop, which agree exactly from the same seed."""
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "plugin" / "src"))
+    from nchain_sarsa import ExpectedSarsaAgent
+
+    kwargs = {"n": 6, "slip": 0.3, "max_episode_steps": 300}
+    env_loop = ExpectedSarsaAgent(seed=4).learn(gym.make("NChain-v0", **kwargs), 30, loop="env")
+    fused = ExpectedSarsaAgent(seed=4).learn(gym.make("NChain-v0", **kwargs), 30, loop="fused")
+    np.testing.assert_array_equal(env_loop.q_values(), fused.q_values())
+    assert env_loop.history == fused.history
+    assert (fused.q_values() != 0).any()
+    sys.modules.pop("nchain_sarsa", None)
+
+
 @pytest.mark.slow
 def test_example_plugin_installs_and_lists(tmp_path):
     """pip-install nchain-rl and examples/plugin into a venv: the agent appears and trains."""

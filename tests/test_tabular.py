@@ -287,8 +287,9 @@ def test_a_removed_plugin_never_breaks_the_built_ins(tmp_path):
         "print(agent.q_values().sum() > 0)\n"
     )
     first = subprocess.run(
-        [sys.executable, "-c", train_plugin, str(tmp_path)], capture_output=True, text=True
-    )
+        [sys.executable, "-c", train_plugin, str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert first.stdout.strip() == "True", first.stderr
     plugin.unlink()
     train_builtin = (
@@ -296,5 +297,7 @@ def test_a_removed_plugin_never_breaks_the_built_ins(tmp_path):
         "load_agent('q-table', seed=0).learn(gym.make('NChain-v0', max_episode_steps=50), 3)\n"
         "print('ok')\n"
     )
-    second = subprocess.run([sys.executable, "-c", train_builtin], capture_output=True, text=True)
+    second = subprocess.run(
+        [sys.executable, "-c", train_builtin], capture_output=True, text=True, timeout=300
+    )
     assert second.stdout.strip() == "ok", second.stderr

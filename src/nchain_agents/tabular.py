@@ -71,6 +71,7 @@ class TabularAgent(Agent, FusedNChain):
     def start_learning(self) -> None:
         k = _kernels()
         cls = type(self)
+        self._rules = (cls.update_step, cls.choose_action)
         self._update = k.compiled(cls.update_step)
         self._action = k.compiled(cls.choose_action)
         self._params = np.asarray(self.rule_parameters(), dtype=np.float64)
@@ -104,6 +105,7 @@ class TabularAgent(Agent, FusedNChain):
         agent_pos = np.array([self._pos], dtype=np.int64)
         epsilon = np.array([self.current_epsilon])
         decay = float(getattr(self, "epsilon_decay", 1.0))
+        loop, loop_params = k.train_loop(*self._rules, self._params)
         chunk = 1 if chunked else episodes
         done = 0
         try:
@@ -111,8 +113,8 @@ class TabularAgent(Agent, FusedNChain):
                 n = min(chunk, episodes - done)
                 out_reward, out_epsilon = np.empty(n), np.empty(n)
                 out_length = np.empty(n, dtype=np.int64)
-                k.train_loop(self._update, self._action)(
-                    self.table, self._update, self._action, self._params, epsilon, decay,
+                loop(
+                    self.table, loop_params, epsilon, decay,
                     n, params.horizon, next_state, rewards, params.slip,
                     env_rng, env_buf, env_pos, self.rng, self._draws, agent_pos,
                     out_reward, out_length, out_epsilon,

@@ -90,8 +90,12 @@ def test_bad_episode_budget(episodes):
         load_agent("random").learn(short_env(), episodes=episodes)
 
 
-def test_progress_bar_runs(capsys):
-    load_agent("random", seed=0).learn(short_env(), episodes=2, progress_bar=True)
+def test_progress_bar_shows_episodes_and_reward(capsys):
+    load_agent("eps-greedy-q-table", seed=0).learn(short_env(), episodes=3, progress_bar=True)
+    err = capsys.readouterr().err
+    assert "EpsGreedyQTableAgent" in err
+    assert "3/3" in err  # episodes done out of episodes asked for
+    assert "reward/step" in err and "eps 0.499" in err  # 0.5 * 0.999**3 = 0.4985
 
 
 def test_runs_on_frozenlake():
@@ -113,18 +117,27 @@ def test_evaluate_helper():
         evaluate(agent, short_env(), n_episodes=0)
 
 
-def test_predict_as_sb3_evaluate_policy_calls_it():
-    """SB3's evaluate_policy passes a batch of obs, RNN state and episode starts."""
-    agent = load_agent("random", seed=0).learn(short_env(), episodes=1)
-    n_envs = 4
-    observations = np.array([0, 1, 2, 3])
-    states = None
-    episode_starts = np.ones((n_envs,), dtype=bool)
-    actions, states = agent.predict(
-        observations, state=states, episode_start=episode_starts, deterministic=True
+@pytest.mark.parametrize("name", ["q-table", "eps-greedy-q-table"])
+def test_sb3_evaluate_policy_drives_our_agents(name):
+    """Stable-Baselines3's own evaluate_policy, on its own vectorised env of NChain-v0.
+
+    A greedy q-table trained this briefly plays a fixed policy; evaluate_policy's returns
+    must be what our evaluate() measures for the same policy: totals between 0 and the
+    best possible 50-step total (10 per step), lengths of exactly 50.
+    """
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    agent = load_agent(name, seed=0).learn(short_env(), episodes=20)
+    venv = make_vec_env("NChain-v0", n_envs=2, seed=0, env_kwargs={"max_episode_steps": 50})
+    rewards, lengths = evaluate_policy(
+        agent, venv, n_eval_episodes=4, deterministic=True, return_episode_rewards=True
     )
-    assert actions.shape == (n_envs,)
-    assert states is None
+    venv.close()
+    assert lengths == [50, 50, 50, 50]
+    assert all(0 <= r <= 500 for r in rewards)
+    mean, std = evaluate_policy(agent, make_vec_env("NChain-v0", n_envs=1, seed=1), 2)
+    assert 0 <= mean <= 10_000 and std >= 0
 
 
 def example_plugin_site(root: Path) -> Path:

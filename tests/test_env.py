@@ -54,7 +54,7 @@ def test_spaces_and_reset():
 
 
 def test_transition_table_matches_spec_table():
-    # SPEC §1: BACKWARD -> 0 with `small`; FORWARD s<n-1 -> s+1 with 0;
+    # The original NChain-v0: BACKWARD -> 0 with `small`; FORWARD s<n-1 -> s+1 with 0;
     # FORWARD at n-1 stays with `large`.
     env = NChainEnv(n=5, slip=0.2, small=2, large=10)
     for s in range(5):

@@ -77,6 +77,8 @@ def test_every_readme_example_runs(tmp_path):
     every Python snippet (each on its own, as a reader would paste it) of the README."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # Snippets that use the example plugin find it as if it were installed.
+    env["PYTHONPATH"] = str(ROOT / "examples" / "plugin" / "src")
     env.pop("NCHAIN_AGENTS_PLUGINS", None)
     counts = {"bash": 0, "python": 0, "toml": 0}
     for number, (lang, body) in enumerate(readme_blocks()):

@@ -1,4 +1,6 @@
-"""The exact solver reproduces SPEC §1's reference values."""
+"""The exact solver reproduces the reference values of NChain-v0 (n=5, slip=0.2, small=2,
+large=10, gamma=0.95): Q* below and 3663.7 for 1000 steps of always-FORWARD, from value
+iteration on the model (quoted in the env's docstring too)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 from nchain_gym import FORWARD, NChainEnv, policy_return, solve
 from nchain_gym.solver import model_arrays
 
-SPEC_Q = np.array(
+REFERENCE_Q = np.array(
     [
         [61.379, 60.578],
         [64.891, 61.456],
@@ -22,9 +24,9 @@ SPEC_Q = np.array(
 
 def test_q_star_matches_spec():
     solution = solve(NChainEnv(), gamma=0.95)
-    np.testing.assert_allclose(solution.q, SPEC_Q, atol=1e-3)
+    np.testing.assert_allclose(solution.q, REFERENCE_Q, atol=1e-3)
     np.testing.assert_array_equal(solution.policy, [FORWARD] * 5)
-    np.testing.assert_allclose(solution.v, SPEC_Q.max(axis=1), atol=1e-3)
+    np.testing.assert_allclose(solution.v, REFERENCE_Q.max(axis=1), atol=1e-3)
 
 
 def test_solve_accepts_wrapped_env_and_table():

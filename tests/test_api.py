@@ -195,7 +195,7 @@ def test_example_plugin_installs_and_lists(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k != "NCHAIN_AGENTS_PLUGINS"}
     out = run_checked([python, "-c", code], cwd=tmp_path, env=env)
-    assert out.stdout.split() == ["nchain-sarsa", "0.1.0", "ExpectedSarsaAgent"]
+    assert out.stdout.split() == ["nchain-sarsa", "0.2.0", "ExpectedSarsaAgent"]
 
 
 def test_random_baseline_is_random_in_every_mode():

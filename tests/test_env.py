@@ -268,3 +268,15 @@ def test_stable_baselines3_make_vec_env():
     frames = venv.get_images()
     assert len(frames) == 2 and frames[0].ndim == 3 and frames[0].dtype == np.uint8
     venv.close()
+
+
+@pytest.mark.parametrize("counts", [[1], [1000, 1, 1499], [1024, 1024], [3, 2048, 5]])
+def test_slip_stream_take_is_next_repeated(counts):
+    """Fused loops take slips in bulk; they must be the very uniforms step() would use."""
+    from nchain_gym import SlipStream
+
+    one_by_one = SlipStream(np.random.default_rng(3))
+    in_bulk = SlipStream(np.random.default_rng(3))
+    expected = [one_by_one.next() for _ in range(sum(counts))]
+    got = np.concatenate([in_bulk.take(c) for c in counts]).tolist()
+    assert got == expected

@@ -38,8 +38,9 @@ def test_network_shapes_and_activations(tf_keras):
     np.testing.assert_allclose(agent.q_values(), model.predict(one_hot, verbose=0), rtol=1e-5)
 
 
-def test_one_update_by_hand_matches_keras_adam_and_mse(tf_keras):
-    """Our train_step = one Keras train_on_batch with Adam() and MSE on the tutorial's target."""
+def test_one_update_matches_keras_train_on_batch(tf_keras):
+    """Our train_step (GradientTape + Keras Adam) = one Keras ``train_on_batch`` with
+    ``Adam()`` and MSE on the tutorial's target vector."""
     tf, keras = tf_keras
     from nchain_agents import dqn_graph as g
 
@@ -58,21 +59,22 @@ def test_one_update_by_hand_matches_keras_adam_and_mse(tf_keras):
     loss = reference.train_on_batch(eye[s : s + 1], target_vec[None])
     assert float(np.asarray(loss).ravel()[0]) == pytest.approx((q_s[a] - target) ** 2 / 2, rel=1e-4)
 
-    state = g.DQNState(model)
-    params, _, _, step = g.train_step(
-        state.params, state.m, state.v, state.step,
-        tf.constant(s), tf.constant(a), tf.constant(r), tf.constant(s2), tf.constant(False),
-        gamma, 0.001,
+    state = g.DQNState(model, learning_rate=0.001)
+    w2_before, b2_before = model.get_weights()[2:]
+    q_next = g.train_step(
+        state, tf.constant(s), tf.constant(a), tf.constant(r), tf.constant(s2),
+        tf.constant(False), gamma,
     )  # fmt: skip
+    params = [p.numpy() for p in state.params]
     for ours, theirs in zip(params, reference.get_weights(), strict=True):
-        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(q_next.numpy(), reference.predict(eye[s2 : s2 + 1], verbose=0)[0])
     # Only the taken action's output is trained: the other output unit's weights
     # (its column of W2 and its bias) do not move on the first step.
-    w2_before, b2_before = model.get_weights()[2:]
-    np.testing.assert_array_equal(params[2].numpy()[:, 1], w2_before[:, 1])
-    np.testing.assert_array_equal(params[3].numpy()[1], b2_before[1])
-    assert not np.array_equal(params[2].numpy()[:, 0], w2_before[:, 0])
-    assert float(step) == 1.0
+    np.testing.assert_array_equal(params[2][:, 1], w2_before[:, 1])
+    np.testing.assert_array_equal(params[3][1], b2_before[1])
+    assert not np.array_equal(params[2][:, 0], w2_before[:, 0])
+    assert state.step == 1
 
 
 def test_in_graph_dynamics_match_the_env():

@@ -24,10 +24,6 @@ from typing import Any
 from nchain_agents.errors import MissingExtraError, NChainAgentsError
 
 QUIET_ENV_VAR = "NCHAIN_TF_LOGS"
-ADAM_BETA_1 = 0.9
-ADAM_BETA_2 = 0.999
-ADAM_EPSILON = 1e-7
-"""Keras 3 ``Adam()`` defaults (learning rate is the agent's hyperparameter, 0.001)."""
 
 
 class KerasBackendError(NChainAgentsError, RuntimeError):
@@ -158,12 +154,12 @@ def check_model(model: Any, n_states: int, n_actions: int, hidden_units: int) ->
 
 
 def forward(params, s):
-    """``(hidden, q)`` for state index ``s``: the one-hot input selects a row of W1."""
+    """Q-values for state index ``s``: the one-hot input selects a row of W1."""
     import tensorflow as tf
 
     w1, b1, w2, b2 = params
     hidden = tf.sigmoid(tf.gather(w1, s) + b1)
-    return hidden, tf.linalg.matvec(w2, hidden, transpose_a=True) + b2
+    return tf.linalg.matvec(w2, hidden, transpose_a=True) + b2
 
 
 def q_table(params):
@@ -174,41 +170,26 @@ def q_table(params):
     return tf.sigmoid(w1 + b1) @ w2 + b2
 
 
-def train_step(params, m, v, step, s, a, r, s2, terminated, gamma, lr):
-    """One online DQN update: target, MSE gradient, Adam. Returns new (params, m, v, step).
+def train_step(state: DQNState, s, a, r, s2, terminated, gamma):
+    """One online DQN update, as the tutorial's ``model.fit`` does it; returns ``Q(s')``.
 
-    Target vector: ``Q(s)`` with entry ``a`` replaced by ``r + gamma * max Q(s')`` (just
-    ``r`` if ``s'`` is terminal). Loss: mean over actions of the squared difference, so
-    ``dL/dQ(s)_a = 2 (Q(s)_a - target) / n_actions`` and the other outputs get no
-    gradient. Adam as Keras 3 applies it: ``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``,
-    ``w -= m * lr * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps)``.
+    The target vector is the network's own ``Q(s)`` with entry ``a`` replaced by
+    ``r + gamma * max_a' Q(s', a')`` (just ``r`` if ``s'`` is terminal); the loss is the
+    mean squared error between the two; its gradient (``tf.GradientTape``) is applied by
+    Keras's ``Adam``. Only the taken action's output gets a gradient.
     """
     import tensorflow as tf
 
-    w1, _, w2, _ = params
-    n_states, n_actions = w1.shape[0], w2.shape[1]
-    _, q_next = forward(params, s2)
+    params = state.params
+    q_next = forward(params, s2)
     future = tf.where(terminated, tf.zeros_like(r), gamma * tf.reduce_max(q_next))
-    target = r + future
-    hidden, q = forward(params, s)
-    dq = tf.one_hot(a, n_actions) * (2.0 * (tf.gather(q, a) - target) / n_actions)
-    dz = tf.linalg.matvec(w2, dq) * hidden * (1.0 - hidden)
-    grads = (
-        tf.one_hot(s, n_states)[:, None] * dz[None, :],
-        dz,
-        hidden[:, None] * dq[None, :],
-        dq,
-    )
-    step = step + 1.0
-    alpha = lr * tf.sqrt(1.0 - ADAM_BETA_2**step) / (1.0 - ADAM_BETA_1**step)
-    new_params, new_m, new_v = [], [], []
-    for p, g, m_i, v_i in zip(params, grads, m, v, strict=True):
-        m_i = m_i + (g - m_i) * (1.0 - ADAM_BETA_1)
-        v_i = v_i + (tf.square(g) - v_i) * (1.0 - ADAM_BETA_2)
-        new_params.append(p - (m_i * alpha) / (tf.sqrt(v_i) + ADAM_EPSILON))
-        new_m.append(m_i)
-        new_v.append(v_i)
-    return tuple(new_params), tuple(new_m), tuple(new_v), step
+    with tf.GradientTape() as tape:
+        q = forward(params, s)
+        target = tf.tensor_scatter_nd_update(tf.stop_gradient(q), [[a]], [r + future])
+        loss = tf.reduce_mean(tf.square(q - target))
+    gradients = tape.gradient(loss, params)
+    state.optimizer.apply_gradients(zip(gradients, state.model.trainable_weights, strict=True))
+    return forward(params, s2)
 
 
 def choose(q, u_explore, u_action, eps):
@@ -225,27 +206,42 @@ def choose(q, u_explore, u_action, eps):
 
 
 class DQNState:
-    """The trainable state as TensorFlow variables: network weights and Adam moments."""
+    """The network and its optimizer: the model's weights and a Keras ``Adam``.
 
-    def __init__(self, model: Any, m=None, v=None, step: float = 0.0) -> None:
-        tf, _ = import_tensorflow()
+    Adam's moments and step count are read and restored through the optimizer's public
+    ``variables`` (``iteration``, ``learning_rate``, then a momentum and a velocity per
+    trainable weight, in the weights' order).
+    """
+
+    def __init__(self, model: Any, learning_rate: float, m=None, v=None, step: int = 0) -> None:
+        _, keras = import_tensorflow()
         self.model = model
         self.params = tuple(w.value for w in model.trainable_weights)  # tf.Variables
-        self.m = tuple(
-            tf.Variable(tf.zeros_like(p) if m is None else m[i]) for i, p in enumerate(self.params)
-        )
-        self.v = tuple(
-            tf.Variable(tf.zeros_like(p) if v is None else v[i]) for i, p in enumerate(self.params)
-        )
-        self.step = tf.Variable(float(step), dtype=tf.float32)
+        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        self.optimizer.build(model.trainable_weights)
+        if m is not None and v is not None:
+            for variable, value in zip(self.momentums + self.velocities, [*m, *v], strict=True):
+                variable.assign(value)
+            self.optimizer.iterations.assign(int(step))
 
-    def assign(self, params, m, v, step) -> None:
-        for var, value in zip(self.params + self.m + self.v, params + m + v, strict=True):
-            var.assign(value)
-        self.step.assign(step)
+    @property
+    def momentums(self) -> list[Any]:
+        found = [v for v in self.optimizer.variables if v.path.endswith("_momentum")]
+        assert len(found) == len(self.params)
+        return found
+
+    @property
+    def velocities(self) -> list[Any]:
+        found = [v for v in self.optimizer.variables if v.path.endswith("_velocity")]
+        assert len(found) == len(self.params)
+        return found
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
 
 
-def make_env_step(state: DQNState, gamma: float, lr: float):
+def make_env_step(state: DQNState, gamma: float):
     """The env loop's two compiled functions, one call per env step.
 
     - ``q_of(s)``: the network's Q-values for state ``s`` (the first action of an episode);
@@ -257,24 +253,17 @@ def make_env_step(state: DQNState, gamma: float, lr: float):
 
     @tf.function(reduce_retracing=True)
     def q_of(s):
-        _, q = forward(state.params, tf.cast(s, tf.int32))
-        return q
+        return forward(state.params, tf.cast(s, tf.int32))
 
     @tf.function(reduce_retracing=True)
     def train(x):
         s, a, s2 = (tf.cast(x[i], tf.int32) for i in (0, 1, 3))
-        params, m, v, step = train_step(
-            state.params, state.m, state.v, state.step,
-            s, a, tf.cast(x[2], tf.float32), s2, x[4] > 0.5, gamma, lr,
-        )  # fmt: skip
-        state.assign(params, m, v, step)
-        _, q = forward(params, s2)
-        return q
+        return train_step(state, s, a, tf.cast(x[2], tf.float32), s2, x[4] > 0.5, gamma)
 
     return q_of, train
 
 
-def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma: float, lr: float):
+def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma: float):
     """``episode(uniforms[T, 2], slips[T], eps) -> total reward``: one XLA-compiled loop.
 
     Every lookup by a runtime index goes through ``tf.gather``: XLA on the CPU runs
@@ -289,32 +278,18 @@ def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma:
     def episode(uniforms, slips, eps):
         steps = tf.shape(slips)[0]
 
-        def body(t, s, total, params, m, v, step):
-            _, q = forward(params, s)
+        def body(t, s, total):
             draws = tf.gather(uniforms, t)
-            a = choose(q, draws[0], draws[1], eps)
+            a = choose(forward(state.params, s), draws[0], draws[1], eps)
             taken = tf.bitwise.bitwise_xor(a, tf.cast(tf.gather(slips, t) < slip, tf.int32))
             index = s * n_actions + taken
             s2 = tf.gather(next_flat, index)
             r = tf.gather(reward_flat, index)
-            params, m, v, step = train_step(
-                params, m, v, step, s, a, r, s2, tf.constant(False), gamma, lr
-            )
-            return t + 1, s2, total + r, params, m, v, step
+            train_step(state, s, a, r, s2, tf.constant(False), gamma)
+            return t + 1, s2, total + r
 
-        start = (
-            tf.constant(0),
-            tf.constant(0),
-            tf.constant(0.0),
-            tuple(p.read_value() for p in state.params),
-            tuple(x.read_value() for x in state.m),
-            tuple(x.read_value() for x in state.v),
-            state.step.read_value(),
-        )
-        _, _, total, params, m, v, step = tf.while_loop(
-            lambda t, *_: t < steps, body, start, parallel_iterations=1
-        )
-        state.assign(params, m, v, step)
+        start = (tf.constant(0), tf.constant(0), tf.constant(0.0))
+        _, _, total = tf.while_loop(lambda t, *_: t < steps, body, start, parallel_iterations=1)
         return total
 
     return episode

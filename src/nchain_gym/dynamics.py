@@ -181,7 +181,17 @@ class SlipStream:
 
     def take(self, count: int) -> np.ndarray:
         """The next ``count`` uniforms, as ``count`` calls of :meth:`next` would give them."""
-        return np.array([self.next() for _ in range(count)])
+        out = np.empty(count)
+        done = 0
+        buffer = self._buffer
+        while done < count:
+            if not buffer:
+                buffer.extend(self.rng.random(SLIP_BLOCK).tolist())
+            k = min(len(buffer), count - done)
+            out[done : done + k] = buffer[: -k - 1 : -1]  # from the end, as next() pops
+            del buffer[-k:]
+            done += k
+        return out
 
 
 def check_action(action: Any) -> int:

@@ -77,7 +77,7 @@ class KerasDQNAgent(Agent, FusedNChain):
         graph = _graph()
         seed = int(self.rng.integers(2**31 - 2))
         model = graph.build_model(self.n_states, self.n_actions, self.hidden_units, seed)
-        self._use(graph.DQNState(model))
+        self._use(graph.DQNState(model, self.learning_rate))
 
     def _use(self, state: Any) -> None:
         self._dqn = state
@@ -99,9 +99,7 @@ class KerasDQNAgent(Agent, FusedNChain):
 
     def _env_step(self) -> tuple[Any, Any]:
         if "env" not in self._compiled:
-            self._compiled["env"] = _graph().make_env_step(
-                self._dqn, self.gamma, self.learning_rate
-            )
+            self._compiled["env"] = _graph().make_env_step(self._dqn, self.gamma)
         return self._compiled["env"]
 
     def act(self, state: int) -> int:
@@ -129,7 +127,7 @@ class KerasDQNAgent(Agent, FusedNChain):
         if params not in self._compiled:
             next_state, rewards = params.outcome_table()
             self._compiled[params] = _graph().make_fused_episode(
-                self._dqn, next_state, rewards, params.slip, self.gamma, self.learning_rate
+                self._dqn, next_state, rewards, params.slip, self.gamma
             )
         episode_fn = self._compiled[params]
         steps = params.horizon
@@ -160,11 +158,11 @@ class KerasDQNAgent(Agent, FusedNChain):
     def get_state(self) -> AgentState:
         arrays = {
             "epsilon": np.array([self.current_epsilon]),
-            "adam_step": np.array([float(self._dqn.step.numpy())]),
+            "adam_step": np.array([float(self._dqn.step)]),
         }
-        for i in range(4):
-            arrays[f"adam_m{i}"] = self._dqn.m[i].numpy()
-            arrays[f"adam_v{i}"] = self._dqn.v[i].numpy()
+        for i, (m, v) in enumerate(zip(self._dqn.momentums, self._dqn.velocities, strict=True)):
+            arrays[f"adam_m{i}"] = m.numpy()
+            arrays[f"adam_v{i}"] = v.numpy()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / MODEL_FILE
             self._dqn.model.save(path)
@@ -218,9 +216,10 @@ class KerasDQNAgent(Agent, FusedNChain):
         self._use(
             graph.DQNState(
                 model,
+                self.learning_rate,
                 m=[arrays[f"adam_m{i}"].astype(np.float32) for i in range(4)],
                 v=[arrays[f"adam_v{i}"].astype(np.float32) for i in range(4)],
-                step=float(arrays["adam_step"][0]),
+                step=int(arrays["adam_step"][0]),
             )
         )
         self.current_epsilon = float(arrays["epsilon"][0])

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except JobsFailedError as exc:  # the input was fine; the work failed
         print(f"nchain {args.command}: failed: {_one_line(exc)}", file=sys.stderr)
         return 1
-    except (UserError, NChainAgentsError, ValueError) as exc:
+    except (UserError, NChainAgentsError) as exc:
         print(f"nchain {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # stdout closed or full, an unwritable output, ...

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from nchain_agents import tournament
-from nchain_agents.distributed import run_jobs
+from nchain_agents.experiments.jobs import run_jobs
 
 
 def noop(job: int) -> int:

@@ -215,12 +215,12 @@ def test_one_sided_tournament_plots_and_keeps_its_json(capsys, tmp_path):
 def test_a_failing_output_loses_no_other_and_exits_1(capsys, tmp_path, monkeypatch):
     """An internal error while plotting is a bug, not bad input: the JSON and the table
     still come out, the failure is reported, and the exit status is 1 (not 2)."""
-    import nchain_agents.plots
+    import nchain_agents.experiments.plots
 
     def broken_plot(*args, **kwargs):
         raise RuntimeError("matplotlib fell over")
 
-    monkeypatch.setattr(nchain_agents.plots, "plot_tournament", broken_plot)
+    monkeypatch.setattr(nchain_agents.experiments.plots, "plot_tournament", broken_plot)
     js = tmp_path / "kept.json"
     code, out, err = run(
         capsys, "compare", "--trials", "2", "--episodes", "2", "--plot", str(tmp_path / "p.png"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -75,14 +76,14 @@ def test_ray_sweep_matches_local_schema_and_values(local_ray):
     # q-table: 2 lr x 2 slips x 2 seeds; eps-greedy adds its own epsilon key (1 value).
     assert len(local.rows) == 16
     assert remote.rows == local.rows
-    row = remote.rows[-1]
+    row = remote.rows[-1].to_dict()
     assert set(row) == {
         "agent", "hyperparameters", "env_id", "env_kwargs", "seed", "trials", "episodes",
         "status", "error", "mean_total", "mean_total_ci95", "optimum", "regret",
         "fraction_of_optimum", "totals",
     }  # fmt: skip
     assert row["hyperparameters"] == {"epsilon": 0.3, "learning_rate": 0.8}
-    assert local.rows[0]["hyperparameters"] == {"learning_rate": 0.5}
+    assert local.rows[0].hyperparameters == {"learning_rate": 0.5}
 
 
 @pytest.mark.slow
@@ -91,14 +92,14 @@ def test_ray_failing_cell_is_reported_and_others_finish(local_ray, test_agents):
         ["random", "failing-agent"], grid={"fail": [True, False]}, trials=2, episodes=1,
         backend="ray", max_retries=1,
     )  # fmt: skip
-    by_key = {(r["agent"], r["hyperparameters"].get("fail")): r for r in result.rows}
+    by_key = {(r.agent, r.hyperparameters.get("fail")): r for r in result.rows}
     assert len(result.rows) == 3
     failed = by_key[("failing-agent", True)]
-    assert failed["status"] == "failed"
-    assert "deliberate failure" in failed["error"]
-    assert failed["attempts"] == 2
-    assert by_key[("failing-agent", False)]["status"] == "ok"
-    assert by_key[("random", None)]["status"] == "ok"
+    assert failed.status == "failed"
+    assert "deliberate failure" in failed.error
+    assert failed.attempts == 2
+    assert by_key[("failing-agent", False)].status == "ok"
+    assert by_key[("random", None)].status == "ok"
 
 
 @pytest.mark.slow
@@ -109,16 +110,16 @@ def test_ray_survives_a_killed_worker(local_ray, test_agents, tmp_path):
         backend="ray", max_retries=2,
     )  # fmt: skip
     assert marker.exists()  # the first attempt did end its worker process
-    assert [row["status"] for row in result.rows] == ["ok"]
+    assert [row.status for row in result.rows] == ["ok"]
 
 
 def test_local_sweep_reports_failures_and_continues(test_agents):
     result = sweep(
         ["failing-agent"], grid={"fail": [False, True]}, trials=2, episodes=2, max_retries=1
     )
-    assert [row["status"] for row in result.rows] == ["ok", "failed"]
-    assert "deliberate failure in learn()" in result.rows[1]["error"]
-    assert result.rows[1]["attempts"] == 2
+    assert [row.status for row in result.rows] == ["ok", "failed"]
+    assert "deliberate failure in learn()" in result.rows[1].error
+    assert result.rows[1].attempts == 2
 
 
 def test_bad_cell_values_are_refused_before_the_sweep_starts():
@@ -147,12 +148,10 @@ def test_cli_sweep_json_config_and_exit_code(capsys, tmp_path):
     code = main(["sweep", "--config", str(config), "--seeds", "4", "--json"])
     out, _ = capsys.readouterr()
     assert code == 0
-    data = __import__("json").loads(out)
+    data = json.loads(out)
     assert [row["env_kwargs"] for row in data["rows"]] == [{"slip": 0.1}, {"slip": 0.2}]
-    assert (
-        data["rows"]
-        == sweep(["q-table"], env_grid={"slip": [0.1, 0.2]}, seeds=[4], trials=2, episodes=3).rows
-    )
+    expected = sweep(["q-table"], env_grid={"slip": [0.1, 0.2]}, seeds=[4], trials=2, episodes=3)
+    assert data == json.loads(json.dumps(expected.to_dict()))
     code = main(
         ["sweep", "q-table", "--env-grid", "slip=0.2,7", "--trials", "1", "--episodes", "1"]
     )
@@ -203,10 +202,10 @@ def test_local_timeout_reports_a_stuck_cell_and_finishes_the_rest(test_agents):
         workers=2, max_retries=0,
     )  # fmt: skip
     assert time.monotonic() - start < 10
-    by_sleep = {row["hyperparameters"]["sleep"]: row for row in result.rows}
-    assert by_sleep[0.0]["status"] == "ok"
-    assert by_sleep[30.0]["status"] == "failed"
-    assert "timed out after 1 s" in by_sleep[30.0]["error"]
+    by_sleep = {row.hyperparameters["sleep"]: row for row in result.rows}
+    assert by_sleep[0.0].status == "ok"
+    assert by_sleep[30.0].status == "failed"
+    assert "timed out after 1 s" in by_sleep[30.0].error
 
 
 @pytest.mark.slow
@@ -215,7 +214,7 @@ def test_ray_timeout_reports_a_stuck_cell(local_ray, test_agents):
         ["sleepy-agent"], grid={"sleep": [0.0, 60.0]}, trials=1, episodes=1, timeout=5.0,
         backend="ray", max_retries=0,
     )  # fmt: skip
-    statuses = {row["hyperparameters"]["sleep"]: row["status"] for row in result.rows}
+    statuses = {row.hyperparameters["sleep"]: row.status for row in result.rows}
     assert statuses == {0.0: "ok", 60.0: "failed"}
 
 

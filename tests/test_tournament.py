@@ -55,9 +55,9 @@ def test_each_agent_meets_its_own_slips():
     import gymnasium as gym
 
     from nchain_agents import evaluate, load_agent
-    from nchain_agents.tournament import _trial_seeds
+    from nchain_agents.experiments.trials import trial_seeds
 
-    agent_seeds, game_seed = _trial_seeds(3, 20, 3)[0]
+    agent_seeds, game_seed = trial_seeds(3, 20, 3)[0]
     env = gym.make("NChain-v0")
     agents = [load_agent(n, seed=s) for n, s in zip(result.agents, agent_seeds, strict=True)]
     expected = []

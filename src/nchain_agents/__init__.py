@@ -40,12 +40,12 @@ from nchain_agents.errors import (
     UnknownAgentError,
 )
 from nchain_agents.evaluation import EvaluationResult, evaluate
+from nchain_agents.experiments.sweep import SweepResult, SweepRow, sweep
+from nchain_agents.experiments.tournament import TournamentResult, tournament
 from nchain_agents.fused import FusedNChain
 from nchain_agents.hookspecs import hookimpl
 from nchain_agents.registry import AgentInfo, Registry, list_agents, load, load_agent
-from nchain_agents.sweep import SweepResult, sweep
 from nchain_agents.tabular import TabularAgent
-from nchain_agents.tournament import TournamentResult, tournament
 
 __all__ = [
     "Agent",
@@ -67,6 +67,7 @@ __all__ = [
     "Registry",
     "SpaceMismatchError",
     "SweepResult",
+    "SweepRow",
     "TabularAgent",
     "TournamentResult",
     "UnknownAgentError",

@@ -227,7 +227,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         (output, lambda: saved.append(agent.save(output)))
     ]
     if args.plot:
-        from nchain_agents.plots import plot_training
+        from nchain_agents.experiments.plots import plot_training
 
         level = best.reward_per_step
         writers.append(
@@ -299,7 +299,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
 
     from nchain_agents import tournament
-    from nchain_agents.tournament import DEFAULT_AGENTS
+    from nchain_agents.experiments.tournament import DEFAULT_AGENTS
 
     agents = args.agents or list(DEFAULT_AGENTS)
     for target in (args.json, args.plot):
@@ -324,7 +324,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
     writers: list[tuple[str, Callable[[], Any]]] = []
     if args.plot:
-        from nchain_agents.plots import plot_tournament
+        from nchain_agents.experiments.plots import plot_tournament
 
         writers.append((args.plot, lambda: plot_tournament(result, args.plot)))
     if args.json:
@@ -418,7 +418,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from nchain_agents import sweep
+    from nchain_agents import SweepRow, sweep
 
     config = _read_config(args.config) if args.config else {}
     agents = args.agents or config.get("agents") or []
@@ -435,9 +435,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console=console(stderr=True), transient=True,
     )  # fmt: skip
 
-    def on_cell(done: int, total: int, row: dict[str, Any]) -> None:
+    def on_cell(done: int, total: int, row: SweepRow) -> None:
         nonlocal failures
-        failures += row["status"] != "ok"
+        failures += not row.ok
         progress.update(
             task, completed=done, total=total, failed=f"{failures} failed" if failures else ""
         )
@@ -461,7 +461,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     writers: list[tuple[str, Callable[[], Any]]] = []
     if args.plot:
-        from nchain_agents.plots import plot_sweep
+        from nchain_agents.experiments.plots import plot_sweep
 
         writers.append((args.plot, lambda: plot_sweep(result, args.plot)))
     if args.json:

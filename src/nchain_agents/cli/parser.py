@@ -14,7 +14,7 @@ from nchain_agents.cli.commands import (
     cmd_sweep,
     cmd_train,
 )
-from nchain_agents.distributed import MAX_WORKERS
+from nchain_agents.experiments.jobs import MAX_WORKERS
 
 EPILOG = """examples:
   nchain agents

@@ -70,12 +70,11 @@ def print_tournament(result) -> None:
     console().print(table)
 
 
-def _setting_keys(rows: list[dict[str, Any]]) -> list[str]:
+def _setting_keys(rows: list[Any]) -> list[str]:
     """The hyperparameter and env keys that appear in any row, in first-seen order."""
     keys: dict[str, None] = {}
     for row in rows:
-        keys.update(dict.fromkeys(row["hyperparameters"]))
-        keys.update(dict.fromkeys(row["env_kwargs"]))
+        keys.update(dict.fromkeys(row.settings))
     return list(keys)
 
 
@@ -94,17 +93,17 @@ def print_sweep(result, width: int | None = None) -> None:
     table.add_column("mean game total (95 % CI)", justify="right", overflow="fold")
     table.add_column("of optimum", justify="right", overflow="fold")
     for row in rows:
-        settings = {**row["hyperparameters"], **row["env_kwargs"]}
-        cells = [escape(str(row["agent"]))]
+        settings = row.settings
+        cells = [escape(str(row.agent))]
         cells += [escape(str(settings[k])) if k in settings else "-" for k in keys]
-        cells.append(str(row["seed"]))
-        if row["status"] != "ok":
-            cells += [f"[red]failed: {escape(str(row['error']))}[/]", "-"]
+        cells.append(str(row.seed))
+        if row.stats is None:
+            cells += [f"[red]failed: {escape(str(row.error))}[/]", "-"]
         else:
-            low, high = row["mean_total_ci95"]
-            share = row["fraction_of_optimum"]
+            low, high = row.stats.mean_total_ci95
+            share = row.stats.fraction_of_optimum
             cells += [
-                f"{row['mean_total']:.1f} [{low:.1f}, {high:.1f}]",
+                f"{row.stats.mean_total:.1f} [{low:.1f}, {high:.1f}]",
                 "-" if share is None else f"{100 * share:.0f} %",
             ]
         table.add_row(*cells)

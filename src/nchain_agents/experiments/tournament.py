@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from nchain_agents.errors import InvalidArgumentError, JobsFailedError
-from nchain_agents.evaluation import evaluate, normal_quantile, sem
+from nchain_agents.evaluation import normal_quantile, sem
+from nchain_agents.experiments.trials import TrialPlan, make_env, play_batch, trial_seeds
 from nchain_agents.registry import default_registry, load_agent
 
 DEFAULT_AGENTS = ("naive-sum", "q-table", "eps-greedy-q-table")
@@ -123,73 +124,6 @@ class TournamentResult:
         }
 
 
-def _trial_seeds(seed: int | None, trials: int, n_agents: int) -> list[tuple[list[int], int]]:
-    """Per trial: one training seed per agent and one seed for the trial's game env."""
-    root = np.random.SeedSequence(seed)
-    out = []
-    for child in root.spawn(trials):
-        grandchildren = child.spawn(n_agents + 1)
-        seeds = [int(g.generate_state(1)[0]) for g in grandchildren]
-        out.append((seeds[:-1], seeds[-1]))
-    return out
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """Everything a worker needs to run trials (picklable, so Ray can ship it)."""
-
-    agents: tuple[str, ...]
-    episodes: int | None
-    env_id: str
-    env_kwargs: dict[str, Any]
-    hyperparameters: dict[str, dict[str, Any]]
-    seeds: list[tuple[list[int], int]]
-    common_random_numbers: bool = False
-
-
-def run_trials(plan: TrialPlan, indices: Sequence[int]) -> list[list[float]]:
-    """The greedy-game totals of the given trials, one row per trial, one value per agent."""
-    import gymnasium as gym
-
-    import nchain_gym  # noqa: F401  (registers NChain-v0 in a fresh worker)
-
-    rows = []
-    for index in indices:
-        agent_seeds, game_seed = plan.seeds[index]
-        trained = []
-        for name, agent_seed in zip(plan.agents, agent_seeds, strict=True):
-            agent = load_agent(name, seed=agent_seed, **plan.hyperparameters.get(name, {}))
-            trained.append(agent.learn(gym.make(plan.env_id, **plan.env_kwargs), plan.episodes))
-        # One game env per trial; its stream runs on from one agent's game to the next
-        # (only the first reset is seeded), unless every game restarts it (CRN).
-        game_env = gym.make(plan.env_id, **plan.env_kwargs)
-        totals = []
-        for i, agent in enumerate(trained):
-            seed = game_seed if i == 0 or plan.common_random_numbers else None
-            totals.append(float(evaluate(agent, game_env, n_episodes=1, seed=seed).returns[0]))
-        rows.append(totals)
-    return rows
-
-
-def make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
-    """``gym.make(env_id, **env_kwargs)``, or an :class:`InvalidArgumentError` naming why not."""
-    import gymnasium as gym
-
-    import nchain_gym  # noqa: F401  (registers NChain-v0)
-
-    try:
-        return gym.make(env_id, **env_kwargs)
-    except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidArgumentError(
-            f"cannot make env {env_id!r} with {env_kwargs}: {text}"
-        ) from None
-
-
-def _run_batch(job: tuple[TrialPlan, list[int]]) -> list[list[float]]:
-    return run_trials(*job)
-
-
 def tournament(
     agents: Sequence[str] = DEFAULT_AGENTS,
     trials: int = 100,
@@ -218,7 +152,7 @@ def tournament(
         env_id, env_kwargs: the environment, made with ``gym.make``.
         hyperparameters: per-agent keyword overrides, e.g. ``{"q-table": {"gamma": 0.9}}``.
         progress: called as ``progress(done, trials)`` as trials finish.
-        backend: ``"local"`` (threads) or ``"ray"`` (tasks; see :mod:`nchain_agents.distributed`).
+        backend: ``"local"`` (threads) or ``"ray"`` (tasks; see :mod:`nchain_agents.experiments.jobs`).
         address: Ray cluster address (default: ``RAY_ADDRESS`` or a local Ray).
         trials_per_task: trials batched into one job (default: 1 locally; on Ray,
             enough for about 32 tasks, so task overhead stays small).
@@ -237,7 +171,7 @@ def tournament(
     Agents with a fused NChain path use it automatically on the registered NChain-v0;
     the same seed gives the same result whatever the backend and ``workers``.
     """
-    from nchain_agents.distributed import (
+    from nchain_agents.experiments.jobs import (
         JobFailure,
         check_backend,
         check_timeout,
@@ -294,7 +228,7 @@ def tournament(
         env_id,
         env_kwargs,
         hyperparameters,
-        _trial_seeds(seed, trials, len(agents)),
+        trial_seeds(seed, trials, len(agents)),
         bool(common_random_numbers),
     )
     if backend == "local":
@@ -311,7 +245,7 @@ def tournament(
             progress(done, trials)
 
     results = run_jobs(
-        _run_batch,
+        play_batch,
         [(plan, batch) for batch in batches],
         backend=backend,
         workers=workers,

@@ -1,9 +1,10 @@
 """Hyperparameter and environment sweeps: agents x grid x env parameters x seeds.
 
-Each cell trains one agent ``trials`` times on one env setting and plays one greedy
-game per trial (a one-agent tournament); the cell's seed is part of the cell, so a
+Each cell plays ``trials`` trials of one agent on one env setting through the same
+primitive as tournaments (:func:`nchain_agents.experiments.trials.play_trials`); the
+cell's seed is part of the cell, so a
 sweep gives the same table on the local backend and on Ray. Cells run as jobs of
-:func:`nchain_agents.distributed.run_jobs`: on Ray, one task per cell, retried a
+:func:`nchain_agents.experiments.jobs.run_jobs`: on Ray, one task per cell, retried a
 bounded number of times; a cell that still fails is reported in the table with its
 error, and the other cells complete.
 """
@@ -15,7 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from nchain_agents.errors import InvalidArgumentError
+from nchain_agents.evaluation import normal_quantile, sem
+from nchain_agents.experiments.jobs import JobFailure
+from nchain_agents.experiments.trials import TrialPlan, make_env, play_trials, trial_seeds
 from nchain_agents.registry import default_registry
 
 
@@ -32,44 +38,119 @@ class Cell:
     env_id: str
 
 
-def run_cell(cell: Cell) -> dict[str, Any]:
-    """Run one cell; the measured part of its row."""
-    from nchain_agents.tournament import tournament
+@dataclass(frozen=True)
+class CellStats:
+    """What a cell measured: its greedy-game totals and their summary."""
 
-    result = tournament(
-        [cell.agent],
-        trials=cell.trials,
-        episodes=cell.episodes,
-        seed=cell.seed,
-        env_id=cell.env_id,
-        env_kwargs=cell.env_kwargs,
-        hyperparameters={cell.agent: cell.hyperparameters},
+    totals: list[float]
+    mean_total: float
+    mean_total_ci95: tuple[float, float]
+    optimum: float | None
+
+    @property
+    def regret(self) -> float | None:
+        return None if self.optimum is None else self.optimum - self.mean_total
+
+    @property
+    def fraction_of_optimum(self) -> float | None:
+        return None if not self.optimum else self.mean_total / self.optimum
+
+
+def run_cell(cell: Cell) -> CellStats:
+    """Run one cell: its trials of one agent, through the same primitive as tournaments."""
+    from nchain_gym import episode_optimum
+
+    plan = TrialPlan(
+        (cell.agent,),
+        cell.episodes,
+        cell.env_id,
+        cell.env_kwargs,
+        {cell.agent: cell.hyperparameters},
+        trial_seeds(cell.seed, cell.trials, 1),
     )
-    low, high = result.total_intervals()[0]
-    mean = float(result.mean_totals[0])
-    optimum = result.optimum
-    return {
-        "mean_total": mean,
-        "mean_total_ci95": [float(low), float(high)],
-        "optimum": optimum,
-        "regret": None if optimum is None else optimum - mean,
-        "fraction_of_optimum": None if not optimum else mean / optimum,
-        "totals": result.totals[:, 0].tolist(),
-    }
+    totals = [row[0] for row in play_trials(plan, range(cell.trials))]
+    mean = float(np.mean(totals))
+    half = normal_quantile(0.95) * sem(totals)
+    optimum = episode_optimum(make_env(cell.env_id, cell.env_kwargs)).expected_return
+    return CellStats(totals, mean, (mean - half, mean + half), optimum)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One cell of a sweep and what it measured (``status`` ``"ok"``) or why it failed.
+
+    Attributes:
+        agent, hyperparameters, env_id, env_kwargs, seed, trials, episodes: the cell.
+        status: ``"ok"`` or ``"failed"``.
+        error, attempts: why and after how many attempts a failed cell failed.
+        stats: the measurements of an ``"ok"`` cell.
+    """
+
+    agent: str
+    hyperparameters: dict[str, Any]
+    env_id: str
+    env_kwargs: dict[str, Any]
+    seed: int
+    trials: int
+    episodes: int | None
+    status: str
+    error: str | None = None
+    attempts: int | None = None
+    stats: CellStats | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The swept hyperparameters and env keywords of this cell, together."""
+        return {**self.hyperparameters, **self.env_kwargs}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready row (the measured fields only for an ``"ok"`` cell)."""
+        row: dict[str, Any] = {
+            "agent": self.agent,
+            "hyperparameters": self.hyperparameters,
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "seed": self.seed,
+            "trials": self.trials,
+            "episodes": self.episodes,
+            "status": self.status,
+            "error": self.error,
+        }
+        if self.stats is None:
+            row["attempts"] = self.attempts
+            return row
+        stats = self.stats
+        row.update(
+            mean_total=stats.mean_total,
+            mean_total_ci95=list(stats.mean_total_ci95),
+            optimum=stats.optimum,
+            regret=stats.regret,
+            fraction_of_optimum=stats.fraction_of_optimum,
+            totals=stats.totals,
+        )
+        return row
 
 
 @dataclass(frozen=True)
 class SweepResult:
-    """One row per cell, in grid order; failed cells carry ``status="failed"`` and ``error``."""
+    """One row per cell, in grid order."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[SweepRow] = field(default_factory=list)
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [row for row in self.rows if row["status"] != "ok"]
+    def failed(self) -> list[SweepRow]:
+        return [row for row in self.rows if not row.ok]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cells": len(self.rows), "failed": len(self.failed), "rows": self.rows}
+        return {
+            "cells": len(self.rows),
+            "failed": len(self.failed),
+            "rows": [row.to_dict() for row in self.rows],
+        }
 
 
 def _values(name: str, values: Any) -> list[Any]:
@@ -88,7 +169,6 @@ def check_cells(cells: Sequence[Cell]) -> None:
     """Build every distinct agent setting and env setting once, so that a bad value
     (``learning_rate="abc"``, ``n=1``) is refused before any cell runs."""
     from nchain_agents.registry import load_agent
-    from nchain_agents.tournament import make_env
 
     envs: dict[tuple, Any] = {}
     checked: set[tuple] = set()
@@ -179,7 +259,7 @@ def sweep(
     address: str | None = None,
     workers: int = 1,
     max_retries: int = 2,
-    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    progress: Callable[[int, int, SweepRow], None] | None = None,
     timeout: float | None = None,
 ) -> SweepResult:
     """Sweep agents x hyperparameter grid x env parameters x seeds.
@@ -202,13 +282,7 @@ def sweep(
     Bad input (unknown agents or names, bad values, envs that cannot be made) is
     refused before any cell runs.
     """
-    from nchain_agents.distributed import (
-        JobFailure,
-        check_backend,
-        check_timeout,
-        check_workers,
-        run_jobs,
-    )
+    from nchain_agents.experiments.jobs import check_backend, check_timeout, check_workers, run_jobs
 
     check_backend(backend)
     workers = check_workers(workers)
@@ -218,24 +292,19 @@ def sweep(
     if backend == "local":
         for name in dict.fromkeys(agents):  # heavy imports once, before worker threads
             default_registry().agent_class(name).prepare()
-    rows: list[dict[str, Any] | None] = [None] * len(cells)
+    rows: list[SweepRow | None] = [None] * len(cells)
     done = 0
 
-    def make_row(cell: Cell, result: Any) -> dict[str, Any]:
-        row = {
-            "agent": cell.agent,
-            "hyperparameters": cell.hyperparameters,
-            "env_id": cell.env_id,
-            "env_kwargs": cell.env_kwargs,
-            "seed": cell.seed,
-            "trials": cell.trials,
-            "episodes": cell.episodes,
-        }
-        if isinstance(result, JobFailure):
-            row.update(status="failed", error=result.error, attempts=result.attempts)
-        else:
-            row.update(status="ok", error=None, **result)
-        return row
+    def make_row(cell: Cell, result: Any) -> SweepRow:
+        failed = isinstance(result, JobFailure)
+        return SweepRow(
+            cell.agent, cell.hyperparameters, cell.env_id, cell.env_kwargs, cell.seed,
+            cell.trials, cell.episodes,
+            status="failed" if failed else "ok",
+            error=result.error if failed else None,
+            attempts=result.attempts if failed else None,
+            stats=None if failed else result,
+        )  # fmt: skip
 
     def on_result(index: int, result: Any) -> None:
         nonlocal done

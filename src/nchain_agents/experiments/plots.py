@@ -17,8 +17,8 @@ from nchain_agents.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from nchain_agents.base import History
-    from nchain_agents.sweep import SweepResult
-    from nchain_agents.tournament import TournamentResult
+    from nchain_agents.experiments.sweep import SweepResult
+    from nchain_agents.experiments.tournament import TournamentResult
 
 
 def _figure(width: float, height: float):
@@ -108,14 +108,12 @@ def plot_sweep(result: SweepResult, path: str | Path) -> Path:
     ax = fig.add_subplot()
     labels, means, errors, colors = [], [], [], []
     for row in rows:
-        setting = " ".join(
-            f"{k}={v}" for k, v in {**row["hyperparameters"], **row["env_kwargs"]}.items()
-        )
-        labels.append(f"{row['agent']} {setting} seed={row['seed']}".strip())
-        if row["status"] == "ok":
-            low, high = row["mean_total_ci95"]
-            means.append(row["mean_total"])
-            errors.append((max(row["mean_total"] - low, 0.0), max(high - row["mean_total"], 0.0)))
+        setting = " ".join(f"{k}={v}" for k, v in row.settings.items())
+        labels.append(f"{row.agent} {setting} seed={row.seed}".strip())
+        if row.stats is not None:
+            mean, (low, high) = row.stats.mean_total, row.stats.mean_total_ci95
+            means.append(mean)
+            errors.append((max(mean - low, 0.0), max(high - mean, 0.0)))
             colors.append("tab:blue")
         else:
             means.append(0.0)

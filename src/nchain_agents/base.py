@@ -349,9 +349,9 @@ class Agent(ABC):
 
         bar = None
         if progress_bar:
-            from nchain_agents.progress import EpisodeProgress
+            from nchain_agents.progress import ProgressBar
 
-            bar = EpisodeProgress(episodes, label=type(self).__name__)
+            bar = ProgressBar(type(self).__name__, episodes, "episodes")
         done = 0
 
         def on_episode(reward: float, length: int, epsilon: float) -> bool:
@@ -361,7 +361,7 @@ class Agent(ABC):
             self.num_timesteps += int(length)
             stats = EpisodeStats(done, episodes, float(reward), int(length), float(epsilon))
             if bar is not None:
-                bar.update(stats)
+                bar.episode(stats)
             return not (callback is not None and callback(stats) is False)
 
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from nchain_agents.cli.commands import UserError
+from nchain_agents.cli.options import UserError
 from nchain_agents.cli.parser import build_parser
 
 __all__ = ["build_parser", "main"]

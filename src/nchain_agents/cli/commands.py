@@ -1,15 +1,22 @@
-"""The ``nchain`` subcommands: each parses nothing, prints little, and calls the library."""
+"""The ``nchain`` subcommands: turn parsed options into library calls and present the results."""
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nchain_agents.cli.options import (
+    UserError,
+    check_output,
+    make_env,
+    parse_grid,
+    parse_settings,
+    read_config,
+)
 from nchain_agents.cli.render import (
     console,
     escape,
@@ -17,15 +24,6 @@ from nchain_agents.cli.render import (
     print_sweep,
     print_tournament,
 )
-
-
-class UserError(Exception):
-    """Bad input: reported as one line on stderr, exit code 2."""
-
-
-MAX_HORIZON = 10**12
-"""Longest horizon ``nchain solve`` takes (its return is extrapolated, not stepped)."""
-
 
 # -- small helpers ----------------------------------------------------------------------
 
@@ -40,56 +38,6 @@ def _emit_json(data: Any, target: str) -> None:
 
     atomic_write(target, lambda handle: handle.write(text.encode()))
     console(stderr=True).print(f"wrote {escape(target)}", soft_wrap=True)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
-
-
-def _parse_value(raw: str) -> Any:
-    """A command-line value: a JSON number, boolean, null, string or list, else the text.
-
-    Only plain values come out: nested containers, and numbers too long to be a
-    hyperparameter, are refused as bad input.
-    """
-    if len(raw) > 200:
-        raise UserError(f"value {_short(raw)} is too long (at most 200 characters)")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        return raw
-    if isinstance(value, (dict, list)):
-        raise UserError(
-            f"value {_short(raw)} must be a number, true/false or text, not a container"
-        )
-    return value
-
-
-def _parse_settings(pairs: list[str]) -> dict[str, Any]:
-    settings = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set takes key=value, got {_short(pair)}")
-        if key.strip() == "seed":
-            raise UserError("set the seed with --seed, not --set seed=...")
-        settings[key.strip()] = _parse_value(raw.strip())
-    return settings
-
-
-def _make_env(env_id: str, **kwargs: Any):
-    import gymnasium as gym
-
-    import nchain_gym  # noqa: F401  (registers NChain-v0)
-
-    try:
-        return gym.make(env_id, **kwargs)
-    except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as exc:
-        known = [name for name in gym.registry if isinstance(name, str)]
-        close = difflib.get_close_matches(env_id, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot make env {_short(env_id)}: {message}{hint}") from None
 
 
 def _write_outputs(writers: list[tuple[str, Callable[[], Any]]]) -> int:
@@ -108,43 +56,6 @@ def _write_outputs(writers: list[tuple[str, Callable[[], Any]]]) -> int:
             failed += 1
             print(f"nchain: could not write {target}: {type(exc).__name__}: {exc}", file=sys.stderr)
     return 1 if failed else 0
-
-
-def _check_output(path: str | None, force: bool) -> None:
-    """Refuse, before any work starts, an output that could not be written or would
-    replace a file without ``--force``."""
-    import errno
-    import os
-
-    if not path or path == "-":
-        return
-    target = Path(path)
-    try:
-        if target.is_dir():
-            raise UserError(f"cannot write {path}: it is a directory")
-        if target.exists():
-            if not target.is_file():
-                return  # a device or a pipe (/dev/stdout): written into as it is
-            if not force:
-                raise UserError(f"{path} exists; pass --force to replace it")
-        parent = target.absolute().parent
-        while not parent.exists():
-            parent = parent.parent
-    except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            raise UserError(f"cannot write {path}: the name is too long") from None
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    if not parent.is_dir():
-        raise UserError(f"cannot write {path}: {parent} is a file, not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write {path}: {parent} is not writable")
-    try:
-        name_max = os.pathconf(parent, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    # The temporary file beside it is named ".<name>.<pid>.<random>.tmp".
-    if len(target.name.encode()) + 32 > name_max:
-        raise UserError(f"cannot write {path}: the file name is too long")
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -187,22 +98,19 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from nchain_agents import load_agent
-    from nchain_agents.progress import EpisodeProgress
+    from nchain_agents.progress import ProgressBar
 
     output = args.output or f"{args.agent}.zip"
     if not Path(output).suffix:  # what agent.save() will write
         output = str(Path(output).with_suffix(".zip"))
     for target in (output, args.json, args.plot):
-        _check_output(target, args.force)
-    agent = load_agent(args.agent, seed=args.seed, **_parse_settings(args.set))
+        check_output(target, args.force)
+    agent = load_agent(args.agent, seed=args.seed, **parse_settings(args.set))
     type(agent).prepare()  # a missing extra is reported before any progress bar
-    env = _make_env(args.env)
+    env = make_env(args.env)
     episodes = agent.default_episodes if args.episodes is None else args.episodes
-    bar = EpisodeProgress(episodes, label=args.agent)
-    try:
-        agent.learn(env, episodes, callback=bar.update, loop=args.loop)
-    finally:
-        bar.close()
+    with ProgressBar(args.agent, episodes, "episodes") as bar:
+        agent.learn(env, episodes, callback=bar.episode, loop=args.loop)
     gamma = float(getattr(agent, "gamma", 0.95))
     from nchain_gym import episode_optimum
 
@@ -258,7 +166,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from nchain_agents import evaluate, load
 
     agent = load(args.file)
-    env = _make_env(args.env)
+    env = make_env(args.env)
     result = evaluate(agent, env, n_episodes=args.episodes, seed=args.seed)
     low, high = result.confidence_interval()
     from nchain_gym import episode_optimum
@@ -290,26 +198,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from nchain_agents import tournament
     from nchain_agents.experiments.tournament import DEFAULT_AGENTS
+    from nchain_agents.progress import ProgressBar
 
     agents = args.agents or list(DEFAULT_AGENTS)
     for target in (args.json, args.plot):
-        _check_output(target, args.force)
-    progress = Progress(
-        TextColumn("[bold]tournament"), BarColumn(), MofNCompleteColumn(), TextColumn("trials"),
-        TimeRemainingColumn(), console=console(stderr=True), transient=True,
-    )  # fmt: skip
-    with progress:
-        task = progress.add_task("trials", total=args.trials)
+        check_output(target, args.force)
+    with ProgressBar("tournament", args.trials, "trials", transient=True) as bar:
         result = tournament(
             agents,
             trials=args.trials,
@@ -317,7 +213,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             seed=args.seed,
             workers=args.jobs,
             env_id=args.env,
-            progress=lambda done, total: progress.update(task, completed=done),
+            progress=lambda done, total: bar.update(done),
             backend=args.backend,
             address=args.address,
             timeout=args.timeout,
@@ -335,115 +231,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return status
 
 
-def _parse_grid(pairs: list[str], option: str) -> dict[str, list[Any]]:
-    grid = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip() or not raw.strip():
-            raise UserError(f"{option} takes KEY=V1,V2,..., got {pair!r}")
-        grid[key.strip()] = [_parse_value(v.strip()) for v in raw.split(",")]
-    return grid
-
-
-def _check_config(config: dict[str, Any], path: str) -> dict[str, Any]:
-    """Refuse a sweep TOML whose values have the wrong types, before any work starts."""
-
-    def bad(key: str, wanted: str) -> UserError:
-        return UserError(f"{path}: {key} must be {wanted}, got {_short(repr(config[key]))}")
-
-    def whole(value: Any, low: int) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-    plain = (str, int, float, bool)
-    if "agents" in config and (
-        not isinstance(config["agents"], list)
-        or not config["agents"]
-        or not all(isinstance(a, str) for a in config["agents"])
-    ):
-        raise bad("agents", "a non-empty list of agent names")
-    if "seeds" in config and (
-        not isinstance(config["seeds"], list)
-        or not config["seeds"]
-        or not all(whole(s, 0) for s in config["seeds"])
-        or len(set(config["seeds"])) != len(config["seeds"])
-    ):
-        raise bad("seeds", "a non-empty list of distinct whole numbers >= 0")
-    if "trials" in config and not whole(config["trials"], 1):
-        raise bad("trials", "a whole number >= 1")
-    if "episodes" in config and not whole(config["episodes"], 0):
-        raise bad("episodes", "a whole number >= 0")
-    if "env" in config and not isinstance(config["env"], str):
-        raise bad("env", "a Gymnasium env id (text)")
-    for key in ("grid", "env_grid"):
-        if key not in config:
-            continue
-        table = config[key]
-        if not isinstance(table, dict):
-            raise bad(key, "a table of name = [values]")
-        for name, values in table.items():
-            values = values if isinstance(values, list) else [values]
-            if not values or not all(isinstance(v, plain) for v in values):
-                raise UserError(
-                    f"{path}: {key}.{name} must be a value or a non-empty list of plain values"
-                )
-            table[name] = values
-    return config
-
-
-def _read_config(path: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as handle:
-            config = tomllib.load(handle)
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}") from None
-    known = {"agents", "grid", "env_grid", "seeds", "trials", "episodes", "env"}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise UserError(f"{path}: unknown key(s) {unknown}; allowed: {', '.join(sorted(known))}")
-    return _check_config(config, path)
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from nchain_agents import SweepRow, sweep
+    from nchain_agents.progress import ProgressBar
 
-    config = _read_config(args.config) if args.config else {}
+    config = read_config(args.config) if args.config else {}
     agents = args.agents or config.get("agents") or []
     if not agents:
         raise UserError("name at least one agent (arguments or `agents` in --config)")
-    grid = {**config.get("grid", {}), **_parse_grid(args.grid, "--grid")}
-    env_grid = {**config.get("env_grid", {}), **_parse_grid(args.env_grid, "--env-grid")}
+    grid = {**config.get("grid", {}), **parse_grid(args.grid, "--grid")}
+    env_grid = {**config.get("env_grid", {}), **parse_grid(args.env_grid, "--env-grid")}
     for target in (args.json, args.plot):
-        _check_output(target, args.force)
+        check_output(target, args.force)
     failures = 0
-    progress = Progress(
-        TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
-        TextColumn("{task.fields[failed]}"), TimeRemainingColumn(),
-        console=console(stderr=True), transient=True,
-    )  # fmt: skip
+    bar = ProgressBar("sweep", None, "cells", transient=True)
 
     def on_cell(done: int, total: int, row: SweepRow) -> None:
         nonlocal failures
         failures += not row.ok
-        progress.update(
-            task, completed=done, total=total, failed=f"{failures} failed" if failures else ""
-        )
+        bar.update(done, total=total, text=f"{failures} failed" if failures else "")
 
-    with progress:
-        task = progress.add_task("cells", total=None, failed="")
+    with bar:
         result = sweep(
             agents,
             grid=grid,
@@ -520,6 +328,3 @@ def cmd_solve(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return 0
-
-
-# -- parsing ----------------------------------------------------------------------------

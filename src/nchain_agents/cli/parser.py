@@ -6,7 +6,6 @@ import argparse
 from typing import NoReturn
 
 from nchain_agents.cli.commands import (
-    MAX_HORIZON,
     cmd_agents,
     cmd_compare,
     cmd_evaluate,
@@ -14,7 +13,14 @@ from nchain_agents.cli.commands import (
     cmd_sweep,
     cmd_train,
 )
+from nchain_agents.cli.options import MAX_HORIZON, at_least, seconds
 from nchain_agents.experiments.jobs import MAX_WORKERS
+
+_positive = at_least(1)
+_non_negative = at_least(0)
+_seed = at_least(0, 2**128 - 1)
+_jobs = at_least(1, MAX_WORKERS)
+_horizon = at_least(0, MAX_HORIZON)
 
 EPILOG = """examples:
   nchain agents
@@ -32,31 +38,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _at_least(low: int, high: int | None = None):
-    """An argparse type: a whole number >= ``low`` (and <= ``high``)."""
-
-    def parse(text: str) -> int:
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {shown}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"expected a number <= {high}, got {shown}")
-        return value
-
-    return parse
-
-
-_positive = _at_least(1)
-_non_negative = _at_least(0)
-_seed = _at_least(0, 2**128 - 1)
-_jobs = _at_least(1, MAX_WORKERS)
-_horizon = _at_least(0, MAX_HORIZON)
-
-
 def _backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
@@ -67,22 +48,10 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="stop waiting for a job (a batch of trials, a sweep cell) after this long",
     )
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {shown!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "exact Q*, V*, optimal policy and expected return by value iteration",
         "  nchain solve --n 10 --slip 0.1\n",
     )
-    p.add_argument("--n", type=_at_least(2, 10_000_000), default=5, help="chain length (default 5)")
+    p.add_argument("--n", type=at_least(2, 10_000_000), default=5, help="chain length (default 5)")
     p.add_argument("--slip", type=float, default=0.2, help="slip probability (default 0.2)")
     p.add_argument("--small", type=float, default=2.0, help="BACKWARD reward (default 2)")
     p.add_argument("--large", type=float, default=10.0, help="reward at the end (default 10)")

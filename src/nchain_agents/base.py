@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,7 +27,8 @@ from nchain_agents.errors import (
     NotTrainedError,
     SpaceMismatchError,
 )
-from nchain_agents.history import Callback, EpisodeStats, History
+from nchain_agents.fused import FusedNChain, nchain_params_for
+from nchain_agents.history import Callback, EpisodeSink, EpisodeStats, History
 from nchain_agents.hyperparameters import (
     Check,
     hyperparameter,
@@ -59,10 +59,6 @@ if TYPE_CHECKING:
 
 
 LOOPS = ("auto", "env", "fused")
-
-EpisodeSink = Callable[[float, int, float], bool]
-"""What a training loop calls after each episode: ``sink(total_reward, length, epsilon)``;
-it records the episode and returns ``False`` when training must stop."""
 
 
 @dataclass
@@ -331,7 +327,6 @@ class Agent(ABC):
         Returns:
             ``self``, so that ``load_agent(...).learn(env)`` is one line.
         """
-        from nchain_agents.fused import nchain_params_for
         from nchain_gym.dynamics import is_whole_number
 
         episodes = self.default_episodes if episodes is None else episodes
@@ -366,8 +361,6 @@ class Agent(ABC):
 
         try:
             if episodes and params is not None:
-                from nchain_agents.fused import FusedNChain
-
                 assert isinstance(self, FusedNChain)
                 chunked = bar is not None or callback is not None
                 self.learn_nchain(params, episodes, on_episode, chunked)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nchain_agents.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from nchain_agents.base import EpisodeSink
+    from nchain_agents.history import EpisodeSink
     from nchain_gym.dynamics import NChainParams
 
 

@@ -32,6 +32,10 @@ class EpisodeStats:
         return self.reward / self.length if self.length else 0.0
 
 
+EpisodeSink = Callable[[float, int, float], bool]
+"""What a training loop calls after each episode: ``sink(total_reward, length, epsilon)``;
+it records the episode and returns ``False`` when training must stop."""
+
 Callback = Callable[[EpisodeStats], bool | None]
 """Called after each episode; returning ``False`` stops ``learn`` early (like SB3)."""
 

@@ -249,11 +249,14 @@ class NChainParams:
         ``OrderEnforcing``, ``PassiveEnvChecker``, exactly one ``TimeLimit``): any other
         wrapper (a user's reward shaping, say) must see every ``step``.
         """
+        import sys
+
         from gymnasium import Wrapper
         from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
-        from nchain_gym.env import NChainEnv
-
+        env_module = sys.modules.get("nchain_gym.env")  # not imported: no NChainEnv exists
+        if env_module is None:
+            return None
         limits = 0
         layer = env
         while isinstance(layer, Wrapper):
@@ -263,7 +266,7 @@ class NChainParams:
             layer = layer.env
         spec = getattr(env, "spec", None)
         if (
-            type(layer) is not NChainEnv
+            type(layer) is not env_module.NChainEnv
             or limits != 1
             or spec is None
             or spec.entry_point != "nchain_gym.env:NChainEnv"

@@ -63,3 +63,23 @@ def child_venv(root: Path, extra_paths: tuple[Path, ...] = ()) -> Path:
     lines = [str(p) for p in extra_paths] + parents
     (Path(purelib) / "_parent_site.pth").write_text("\n".join(lines) + "\n")
     return python
+
+
+def rewrite(src, dst, *, manifest=None, replace=None, add=None, drop=()):
+    """Copy a saved agent zip to ``dst``, changing its manifest (a function of the parsed
+    manifest) or entries (``replace``/``add`` by name, ``drop`` names)."""
+    import json
+    import zipfile
+
+    replace, add = replace or {}, add or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            if item.filename in drop:
+                continue
+            data = zin.read(item)
+            if item.filename == "manifest.json" and manifest is not None:
+                data = json.dumps(manifest(json.loads(data))).encode()
+            zout.writestr(item.filename, replace.get(item.filename, data))
+        for name, data in add.items():
+            zout.writestr(name, data)
+    return dst

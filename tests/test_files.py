@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import nchain_agents
+from helpers import rewrite
 from nchain_agents import AgentFileError, list_agents, load, load_agent
 from nchain_agents.archive import FORMAT_VERSION
 
@@ -28,22 +29,6 @@ def saved_q_file(tmp_path_factory):
     agent = load_agent(AGENTS[0], seed=1).learn(short_env(), episodes=3)
     agent.save(path)
     return path
-
-
-def rewrite(src, dst, *, manifest=None, replace=None, add=None, drop=()):
-    """Copy an agent zip, changing the manifest or entries."""
-    replace, add = replace or {}, add or {}
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            if info.filename in drop:
-                continue
-            data = zin.read(info)
-            if info.filename == "manifest.json" and manifest is not None:
-                data = json.dumps(manifest(json.loads(data))).encode()
-            zout.writestr(info.filename, replace.get(info.filename, data))
-        for name, data in add.items():
-            zout.writestr(name, data)
-    return dst
 
 
 @pytest.mark.parametrize("name", AGENTS)

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import rewrite
 from nchain_agents import AgentFileError, AgentStateError, SpaceMismatchError, load, load_agent
 from nchain_agents.limits import MAX_HISTORY_EPISODES
 
@@ -43,22 +44,6 @@ def dqn_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("dqn") / "dqn.zip"
     load_agent("keras-dqn", seed=1).learn(short_env(), episodes=2).save(path)
     return path
-
-
-def rewrite(src, dst, *, manifest=None, replace=None, add=None, drop=(), info=None):
-    """Copy an agent zip, changing the manifest, entries, or their zip headers."""
-    replace, add = replace or {}, add or {}
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
-        for item in zin.infolist():
-            if item.filename in drop:
-                continue
-            data = zin.read(item)
-            if item.filename == "manifest.json" and manifest is not None:
-                data = json.dumps(manifest(json.loads(data))).encode()
-            zout.writestr(item.filename, replace.get(item.filename, data))
-        for name, data in add.items():
-            zout.writestr(name, data)
-    return dst
 
 
 def array_bytes(array):
@@ -262,32 +247,32 @@ def test_rng_state_out_of_range(tmp_path, q_file):
         load(rewrite(q_file, tmp_path / "rng.zip", manifest=change))
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(position=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255))
-def test_byte_flips_load_or_raise_agent_file_error(tmp_path, q_file, position, flip):
-    """Any single flipped byte (zlib.error in 18 % of positions before): loads, or refuses."""
-    data = bytearray(q_file.read_bytes())
+def flip_and_load(saved, tmp_path, position, flip):
+    """Flip one byte of a saved file: it loads, or raises AgentFileError (nothing else)."""
+    data = bytearray(saved.read_bytes())
     data[position % len(data)] ^= flip
     bad = tmp_path / "flipped.zip"
     bad.write_bytes(bytes(data))
     with contextlib.suppress(AgentFileError):  # anything else fails the test
         load(bad)
+
+
+BYTES = {"position": st.integers(min_value=0), "flip": st.integers(min_value=1, max_value=255)}
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(**BYTES)
+def test_byte_flips_load_or_raise_agent_file_error(tmp_path, q_file, position, flip):
+    """Any single flipped byte (zlib.error in 18 % of positions before): loads, or refuses."""
+    flip_and_load(q_file, tmp_path, position, flip)
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(position=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255))
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(**BYTES)
 def test_byte_flips_in_keras_files(tmp_path, dqn_file, position, flip):
-    data = bytearray(dqn_file.read_bytes())
-    data[position % len(data)] ^= flip
-    bad = tmp_path / "flipped.zip"
-    bad.write_bytes(bytes(data))
-    with contextlib.suppress(AgentFileError):  # anything else fails the test
-        load(bad)
+    flip_and_load(dqn_file, tmp_path, position, flip)
 
 
 # -- tampered values ----------------------------------------------------------------------------

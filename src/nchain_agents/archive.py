@@ -37,7 +37,7 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 
 from nchain_agents import limits
-from nchain_agents.errors import AgentFileError, MissingExtraError
+from nchain_agents.errors import AgentFileError, MissingExtraError, short_repr
 from nchain_agents.limits import space_problem
 
 FORMAT = "nchain-agent"
@@ -66,15 +66,6 @@ class Contents:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     history: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def short(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for one-line messages."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int too large to print
-        text = f"<{type(value).__name__} too large to print>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def spaces_entry(spaces: tuple[int, int] | None) -> dict[str, Any]:
@@ -293,7 +284,7 @@ def _check_manifest(manifest: Any) -> dict:
         raise AgentFileError("not an nchain agent file (manifest has no 'format': 'nchain-agent')")
     version = manifest.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise AgentFileError(f"bad format_version {short(version)} (expected an integer >= 1)")
+        raise AgentFileError(f"bad format_version {short_repr(version)} (expected an integer >= 1)")
     if version > FORMAT_VERSION:
         raise AgentFileError(
             f"file format version {version} is newer than this nchain-rl reads "
@@ -312,19 +303,23 @@ def _check_manifest(manifest: Any) -> dict:
     seed = manifest.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise AgentFileError(
-            f"manifest field 'seed' must be a non-negative integer or null, got {short(seed)}"
+            f"manifest field 'seed' must be a non-negative integer or null, got {short_repr(seed)}"
         )
     for name, value in manifest["hyperparameters"].items():
         if not isinstance(value, (str, int, float, bool)) and value is not None:
-            raise AgentFileError(f"hyperparameter {name!r} is not a plain value: {short(value)}")
+            raise AgentFileError(
+                f"hyperparameter {name!r} is not a plain value: {short_repr(value)}"
+            )
     training = manifest.get("training", {})
     timesteps = training.get("timesteps", 0) if isinstance(training, dict) else None
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 0:
-        raise AgentFileError(f"training timesteps must be an integer >= 0, got {short(timesteps)}")
+        raise AgentFileError(
+            f"training timesteps must be an integer >= 0, got {short_repr(timesteps)}"
+        )
     manifest["training"] = {**training, "timesteps": timesteps}
     rng_state = manifest.get("rng_state")
     if rng_state is not None and not isinstance(rng_state, dict):
-        raise AgentFileError(f"rng_state must be an object, got {short(rng_state)}")
+        raise AgentFileError(f"rng_state must be an object, got {short_repr(rng_state)}")
     return manifest
 
 
@@ -341,7 +336,7 @@ def _space_n(manifest: dict, which: str) -> int | None:
         or space.get("start", 0) != 0
     ):
         raise AgentFileError(
-            f"manifest {which} space {short(space)} is not a Discrete space from 0"
+            f"manifest {which} space {short_repr(space)} is not a Discrete space from 0"
         )
     return n
 
@@ -356,7 +351,9 @@ def _load_array(data: bytes, name: str, meta: Any) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         raise AgentFileError(f"array {name!r} must hold plain numbers, got dtype {array.dtype}")
     if not isinstance(meta, dict) or list(array.shape) != meta.get("shape"):
-        raise AgentFileError(f"array {name!r} has shape {array.shape}, manifest says {short(meta)}")
+        raise AgentFileError(
+            f"array {name!r} has shape {array.shape}, manifest says {short_repr(meta)}"
+        )
     return array
 
 
@@ -420,7 +417,7 @@ def restoring(path: str | Path, build: Callable[[], T]) -> T:
         raise
     except Exception as exc:  # zlib.error, struct.error, OverflowError, MemoryError, ...
         raise AgentFileError(
-            f"{path}: damaged or invalid agent file ({type(exc).__name__}: {short(str(exc), 200)})"
+            f"{path}: damaged or invalid agent file ({type(exc).__name__}: {short_repr(str(exc), 200)})"
         ) from None
 
 
@@ -433,13 +430,16 @@ def read(path: str | Path) -> Contents:
     return restoring(path, lambda: _read(Path(path)))
 
 
-def _read(path: Path) -> Contents:
-    data = _read_file(path)
+def open_zip(data: bytes, what: str) -> zipfile.ZipFile:
+    """A zip archive over ``data``, or an :class:`AgentFileError` saying ``what`` is not one."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
-        raise AgentFileError(f"not a zip archive, or truncated ({exc})") from None
-    with archive:
+        raise AgentFileError(f"{what} is not a zip archive, or is truncated ({exc})") from None
+
+
+def _read(path: Path) -> Contents:
+    with open_zip(_read_file(path), "the file") as archive:
         infos = archive.infolist()
         if len(infos) > 64:
             raise AgentFileError(f"archive has {len(infos)} entries; agent files have a few dozen")
@@ -462,7 +462,7 @@ def _read(path: Path) -> Contents:
         for name in [*manifest["arrays"], *manifest["files"]]:
             if not isinstance(name, str) or not _NAME.match(name):
                 raise AgentFileError(
-                    f"manifest names an entry {short(name)} that is not a plain file name"
+                    f"manifest names an entry {short_repr(name)} that is not a plain file name"
                 )
         declared = {f"arrays/{n}.npy" for n in manifest["arrays"]} | {
             f"files/{n}" for n in manifest["files"]

@@ -26,6 +26,7 @@ from nchain_agents.errors import (
     InvalidArgumentError,
     NotTrainedError,
     SpaceMismatchError,
+    short_repr,
 )
 from nchain_agents.fused import FusedNChain, nchain_params_for
 from nchain_agents.history import Callback, EpisodeSink, EpisodeStats, History
@@ -517,7 +518,7 @@ class Agent(ABC):
         here = f"{cls.__module__}.{cls.__qualname__}"
         if stored is not None and stored != here:
             raise AgentFileError(
-                f"the file says agent {manifest['agent']!r} is {archive.short(stored)}, but "
+                f"the file says agent {manifest['agent']!r} is {short_repr(stored)}, but "
                 f"{manifest['agent']!r} is {here} here: the file was relabelled or comes "
                 "from another plugin"
             )

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so that an error message stays one line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too large to print
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class NChainAgentsError(Exception):
     """Base class of every error this package raises on purpose."""

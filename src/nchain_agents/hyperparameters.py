@@ -10,7 +10,7 @@ from typing import Any, get_type_hints
 
 import numpy as np
 
-from nchain_agents.errors import HyperparameterError
+from nchain_agents.errors import HyperparameterError, short_repr
 
 Check = Callable[[Any], str | None]
 """A value check: returns ``None`` when the value is fine, else what is allowed."""
@@ -65,7 +65,7 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
         except OverflowError:
             number = math.inf
         if not math.isfinite(number):
-            raise HyperparameterError(f"{name} must be a finite number, got {_short(value)}")
+            raise HyperparameterError(f"{name} must be a finite number, got {short_repr(value)}")
         return number
     if int in kinds and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return int(value)
@@ -74,16 +74,7 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
     if str in kinds and isinstance(value, str):
         return value
     wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
-    raise HyperparameterError(f"{name} must be {wanted}, got {_short(value)}")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters so that an error stays one short line."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int too large to print
-        text = f"<{type(value).__name__} too large to print>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    raise HyperparameterError(f"{name} must be {wanted}, got {short_repr(value)}")
 
 
 def _kinds(annotation: Any) -> Any:
@@ -105,5 +96,5 @@ def validate_fields(obj: Any) -> None:
         check = f.metadata.get("check")
         problem = check(value) if check is not None and value is not None else None
         if problem:
-            raise HyperparameterError(f"{f.name} must be {problem}, got {_short(value)}")
+            raise HyperparameterError(f"{f.name} must be {problem}, got {short_repr(value)}")
         setattr(obj, f.name, value)

@@ -21,7 +21,7 @@ import io
 import zipfile
 from typing import Any
 
-from nchain_agents.archive import parse_json, read_bounded
+from nchain_agents.archive import open_zip, parse_json, read_bounded
 from nchain_agents.errors import AgentFileError
 
 MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
@@ -73,23 +73,20 @@ def check_config(config: Any, n_states: int, n_actions: int, hidden_units: int) 
             raise fail(f"dtype {_dtype_name(layer.get('dtype'))!r}, expected 'float32'")
 
 
-def checked_model_bytes(data: bytes, n_states: int, n_actions: int, hidden_units: int) -> bytes:
+def checked_model_bytes(
+    data: bytes, n_states: int, n_actions: int, hidden_units: int, weights: int
+) -> bytes:
     """Validate a ``.keras`` file for the keras-dqn network; return a clean copy of it.
 
     Raises:
         AgentFileError: naming what is wrong.
     """
-    params = n_states * hidden_units + hidden_units + hidden_units * n_actions + n_actions
     limits = {
         "metadata.json": MAX_METADATA_BYTES,
         "config.json": MAX_CONFIG_BYTES,
-        "model.weights.h5": 4 * params + H5_OVERHEAD_BYTES,
+        "model.weights.h5": 4 * weights + H5_OVERHEAD_BYTES,
     }
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise AgentFileError(f"model.keras is not a zip archive ({exc})") from None
-    with archive:
+    with open_zip(data, "model.keras") as archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]
         if sorted(names) != sorted(MEMBERS):

@@ -29,7 +29,7 @@ import pluggy
 
 from nchain_agents import archive, hookspecs
 from nchain_agents.base import Agent
-from nchain_agents.errors import AgentFileError, UnknownAgentError
+from nchain_agents.errors import AgentFileError, UnknownAgentError, short_repr
 
 ENTRY_POINT_GROUP = "nchain_agents"
 PLUGINS_ENV_VAR = "NCHAIN_AGENTS_PLUGINS"
@@ -438,17 +438,15 @@ def resolve_class(manifest: dict[str, Any]) -> type[Agent]:
         dist = dist if isinstance(dist, str) and _DISTRIBUTION_NAME.match(dist) else None
         if dist and dist in registry.excluded():
             raise AgentFileError(
-                f"agent {archive.short(name)} comes from {dist}, which is installed but not "
-                f"loaded: {PLUGINS_ENV_VAR}={archive.short(os.environ.get(PLUGINS_ENV_VAR, ''))} "
+                f"agent {short_repr(name)} comes from {dist}, which is installed but not "
+                f"loaded: {PLUGINS_ENV_VAR}={short_repr(os.environ.get(PLUGINS_ENV_VAR, ''))} "
                 f"excludes it (add {dist} to that list, or unset it)"
             ) from None
         version = manifest.get("distribution_version")
         version = version if isinstance(version, str) and _VERSION.match(version) else None
         source = f" (from {' '.join(x for x in (dist, version) if x)})" if dist else ""
         hint = f"; install the plugin that provides it: pip install {dist}" if dist else ""
-        raise AgentFileError(
-            f"agent {archive.short(name)}{source} is not installed{hint}"
-        ) from None
+        raise AgentFileError(f"agent {short_repr(name)}{source} is not installed{hint}") from None
     return agent_class
 
 

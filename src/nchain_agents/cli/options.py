@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nchain_agents.errors import short_repr
+
 
 class UserError(Exception):
     """Bad input: reported as one line on stderr, exit code 2."""
@@ -22,10 +24,6 @@ MAX_HORIZON = 10**12
 """Longest horizon ``nchain solve`` takes (its return is extrapolated, not stepped)."""
 
 
-def short(text: str, limit: int = 60) -> str:
-    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
-
-
 def parse_value(raw: str) -> Any:
     """A command-line value: a JSON number, boolean, null, string or list, else the text.
 
@@ -33,13 +31,15 @@ def parse_value(raw: str) -> Any:
     hyperparameter, are refused as bad input.
     """
     if len(raw) > 200:
-        raise UserError(f"value {short(raw)} is too long (at most 200 characters)")
+        raise UserError(f"value {short_repr(raw)} is too long (at most 200 characters)")
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError):
         return raw
     if isinstance(value, (dict, list)):
-        raise UserError(f"value {short(raw)} must be a number, true/false or text, not a container")
+        raise UserError(
+            f"value {short_repr(raw)} must be a number, true/false or text, not a container"
+        )
     return value
 
 
@@ -48,7 +48,7 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise UserError(f"--set takes key=value, got {short(pair)}")
+            raise UserError(f"--set takes key=value, got {short_repr(pair)}")
         if key.strip() == "seed":
             raise UserError("set the seed with --seed, not --set seed=...")
         settings[key.strip()] = parse_value(raw.strip())
@@ -67,7 +67,7 @@ def make_env(env_id: str, **kwargs: Any):
         close = difflib.get_close_matches(env_id, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot make env {short(env_id)}: {message}{hint}") from None
+        raise UserError(f"cannot make env {short_repr(env_id)}: {message}{hint}") from None
 
 
 def check_output(path: str | None, force: bool) -> None:
@@ -121,7 +121,7 @@ def check_config(config: dict[str, Any], path: str) -> dict[str, Any]:
     """Refuse a sweep TOML whose values have the wrong types, before any work starts."""
 
     def bad(key: str, wanted: str) -> UserError:
-        return UserError(f"{path}: {key} must be {wanted}, got {short(repr(config[key]))}")
+        return UserError(f"{path}: {key} must be {wanted}, got {short_repr(repr(config[key]))}")
 
     def whole(value: Any, low: int) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value >= low

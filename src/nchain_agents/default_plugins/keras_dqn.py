@@ -199,9 +199,11 @@ class KerasDQNAgent(Agent, FusedNChain):
         from nchain_agents.keras_archive import checked_model_bytes
 
         # Checked (members, sizes, the network's config) before Keras sees a byte of it.
+        n_states, n_actions = self.n_states, self.n_actions
         clean = checked_model_bytes(
-            state.files[MODEL_FILE], self.n_states, self.n_actions, self.hidden_units
-        )
+            state.files[MODEL_FILE], n_states, n_actions, self.hidden_units,
+            self.network_parameters(n_states, n_actions),
+        )  # fmt: skip
         graph = _graph()
         _, keras = graph.import_tensorflow()
         with tempfile.TemporaryDirectory() as tmp:

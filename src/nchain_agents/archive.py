@@ -37,7 +37,7 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 
 from nchain_agents import limits
-from nchain_agents.errors import AgentFileError, MissingExtraError, short_repr
+from nchain_agents.errors import AgentFileError, AgentStateError, MissingExtraError, short_repr
 from nchain_agents.limits import space_problem
 
 FORMAT = "nchain-agent"
@@ -211,7 +211,7 @@ def write(path: str | Path, contents: Contents) -> Path:
     arrays.update({HISTORY_PREFIX + k: v for k, v in contents.history.items()})
     for name in [*arrays, *contents.files]:
         if not _NAME.match(name):
-            raise ValueError(f"agent payload name {name!r} is not a plain file name")
+            raise AgentStateError(f"agent payload name {name!r} is not a plain file name")
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

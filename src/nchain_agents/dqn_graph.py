@@ -21,13 +21,9 @@ import tempfile
 import threading
 from typing import Any
 
-from nchain_agents.errors import MissingExtraError, NChainAgentsError
+from nchain_agents.errors import AgentFileError, KerasBackendError, MissingExtraError
 
 QUIET_ENV_VAR = "NCHAIN_TF_LOGS"
-
-
-class KerasBackendError(NChainAgentsError, RuntimeError):
-    """Keras is set to a backend other than TensorFlow."""
 
 
 _IMPORT_LOCK = threading.Lock()
@@ -147,7 +143,7 @@ def check_model(model: Any, n_states: int, n_actions: int, hidden_units: int) ->
         if hidden.activation.__name__ != "sigmoid" or out.activation.__name__ != "linear":
             problems.append("activations must be sigmoid then linear")
     if problems:
-        raise ValueError("stored model is not the keras-dqn network: " + "; ".join(problems))
+        raise AgentFileError("stored model is not the keras-dqn network: " + "; ".join(problems))
 
 
 # -- the math -------------------------------------------------------------------------
@@ -244,21 +240,29 @@ class DQNState:
 def make_env_step(state: DQNState, gamma: float):
     """The env loop's two compiled functions, one call per env step.
 
-    - ``q_of(s)``: the network's Q-values for state ``s`` (the first action of an episode);
-    - ``train(x)`` with ``x = [s, a, r, s', done]`` (one float64 vector, one tensor
-      conversion): one update on the transition, returning ``Q(s')`` under the updated
-      weights, which is what the next action needs.
+    - ``q_of(state)``: the network's Q-values for a state (an episode's first action);
+    - ``train(state, action, reward, next_state, terminated)``: one update on the
+      transition, returning ``Q(next_state)`` under the updated weights, which is what
+      the next action needs.
+
+    ``train`` hands the compiled function one float64 vector: one tensor conversion per
+    call instead of five (a third of the env loop's time per step on a CPU).
     """
+    import numpy as np
+
     tf, _ = import_tensorflow()
 
-    @tf.function(reduce_retracing=True)
-    def q_of(s):
-        return forward(state.params, tf.cast(s, tf.int32))
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+    def q_of(state_index):
+        return forward(state.params, state_index)
 
-    @tf.function(reduce_retracing=True)
-    def train(x):
+    @tf.function(input_signature=[tf.TensorSpec([5], tf.float64)])
+    def train_packed(x):
         s, a, s2 = (tf.cast(x[i], tf.int32) for i in (0, 1, 3))
         return train_step(state, s, a, tf.cast(x[2], tf.float32), s2, x[4] > 0.5, gamma)
+
+    def train(state_index: int, action: int, reward: float, next_state: int, terminated: bool):
+        return train_packed(np.array([state_index, action, reward, next_state, float(terminated)]))
 
     return q_of, train
 

@@ -55,3 +55,11 @@ class JobsFailedError(NChainAgentsError, RuntimeError):
 
 class MissingExtraError(NChainAgentsError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class KerasBackendError(NChainAgentsError, RuntimeError):
+    """Keras is set to a backend other than TensorFlow (keras-dqn needs TensorFlow)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded; the others still were."""

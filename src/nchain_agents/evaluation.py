@@ -37,7 +37,9 @@ def normal_quantile(level: float) -> float:
     from statistics import NormalDist
 
     if not 0.0 < level < 1.0:
-        raise ValueError(f"confidence level must be in (0, 1), got {level!r}")
+        from nchain_agents.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"confidence level must be in (0, 1), got {level!r}")
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 

@@ -29,7 +29,7 @@ import pluggy
 
 from nchain_agents import archive, hookspecs
 from nchain_agents.base import Agent
-from nchain_agents.errors import AgentFileError, UnknownAgentError, short_repr
+from nchain_agents.errors import AgentFileError, PluginWarning, UnknownAgentError, short_repr
 
 ENTRY_POINT_GROUP = "nchain_agents"
 PLUGINS_ENV_VAR = "NCHAIN_AGENTS_PLUGINS"
@@ -68,10 +68,6 @@ class AgentInfo:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-class PluginWarning(UserWarning):
-    """A plugin could not be loaded; the others still were."""
 
 
 def _builtin_version() -> str | None:

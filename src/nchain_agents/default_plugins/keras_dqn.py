@@ -115,8 +115,8 @@ class KerasDQNAgent(Agent, FusedNChain):
     def update(
         self, state: int, action: int, reward: float, next_state: int, terminated: bool
     ) -> None:
-        transition = np.array([state, action, reward, next_state, float(terminated)])
-        self._next_q = (next_state, self._env_step()[1](transition).numpy())
+        q_next = self._env_step()[1](state, action, reward, next_state, terminated)
+        self._next_q = (next_state, q_next.numpy())
         self._q_table = None
 
     def learn_nchain(

@@ -124,6 +124,37 @@ class TournamentResult:
         }
 
 
+def _check_agents(
+    agents: Sequence[str], hyperparameters: dict[str, dict[str, Any]] | None
+) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """The agents (registered, each once) and their keyword overrides (no ``seed``)."""
+    agents = tuple(agents)
+    if not agents:
+        raise InvalidArgumentError("a tournament needs at least one agent")
+    registry = default_registry()
+    for name in agents:
+        registry.get(name)  # UnknownAgentError with suggestions, before any work
+    if len(set(agents)) != len(agents):
+        raise InvalidArgumentError(f"each agent may take part once, got {list(agents)}")
+    hyperparameters = dict(hyperparameters or {})
+    stray = sorted(set(hyperparameters) - set(agents))
+    if stray:
+        raise InvalidArgumentError(
+            f"hyperparameters given for agents not in the tournament: {stray}"
+        )
+    for name, values in hyperparameters.items():
+        if not isinstance(values, dict):
+            raise InvalidArgumentError(
+                f"hyperparameters[{name!r}] must be a dict of keyword values, got {values!r}"
+            )
+        if "seed" in values:
+            raise InvalidArgumentError(
+                f"hyperparameters[{name!r}] sets 'seed': a tournament seeds every agent of "
+                "every trial from its own seed argument"
+            )
+    return agents, hyperparameters
+
+
 def tournament(
     agents: Sequence[str] = DEFAULT_AGENTS,
     trials: int = 100,
@@ -182,14 +213,7 @@ def tournament(
     from nchain_gym.dynamics import is_whole_number
 
     check_backend(backend)
-    agents = tuple(agents)
-    if not agents:
-        raise InvalidArgumentError("a tournament needs at least one agent")
-    registry = default_registry()
-    for name in agents:
-        registry.get(name)  # UnknownAgentError with suggestions, before any work
-    if len(set(agents)) != len(agents):
-        raise InvalidArgumentError(f"each agent may take part once, got {list(agents)}")
+    agents, hyperparameters = _check_agents(agents, hyperparameters)
     if not is_whole_number(trials, 1):
         raise InvalidArgumentError(f"trials must be an integer >= 1, got {trials!r}")
     workers = check_workers(workers)
@@ -200,22 +224,7 @@ def tournament(
         raise InvalidArgumentError(
             f"trials_per_task must be None or an integer >= 1, got {trials_per_task!r}"
         )
-    hyperparameters = dict(hyperparameters or {})
-    stray = sorted(set(hyperparameters) - set(agents))
-    if stray:
-        raise InvalidArgumentError(
-            f"hyperparameters given for agents not in the tournament: {stray}"
-        )
-    for name, values in hyperparameters.items():
-        if not isinstance(values, dict):
-            raise InvalidArgumentError(
-                f"hyperparameters[{name!r}] must be a dict of keyword values, got {values!r}"
-            )
-        if "seed" in values:
-            raise InvalidArgumentError(
-                f"hyperparameters[{name!r}] sets 'seed': a tournament seeds every agent of "
-                "every trial from its own seed argument"
-            )
+    registry = default_registry()
     env_kwargs = dict(env_kwargs or {})
     env = make_env(env_id, env_kwargs)
     for name in agents:  # hyperparameters and spaces, checked before any work

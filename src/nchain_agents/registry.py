@@ -349,16 +349,6 @@ class Registry:
         self._ensure_loaded()
         return set(self._excluded)
 
-    def info_for_class(self, agent_class: type[Agent]) -> AgentInfo:
-        self._ensure_loaded()
-        for info in self._agents.values():
-            if info.agent_class is agent_class:
-                return info
-        raise UnknownAgentError(
-            f"{agent_class.__qualname__} is not registered under any name; register it "
-            "through an nchain_agents plugin before saving it"
-        )
-
 
 _default: Registry | None = None
 _default_lock = threading.Lock()

@@ -12,7 +12,6 @@ from typing import Any
 from nchain_agents.cli.options import (
     UserError,
     check_output,
-    make_env,
     parse_grid,
     parse_settings,
     read_config,
@@ -24,6 +23,7 @@ from nchain_agents.cli.render import (
     print_sweep,
     print_tournament,
 )
+from nchain_agents.experiments.trials import make_env
 
 # -- small helpers ----------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_output(target, args.force)
     agent = load_agent(args.agent, seed=args.seed, **parse_settings(args.set))
     type(agent).prepare()  # a missing extra is reported before any progress bar
-    env = make_env(args.env)
+    env = make_env(args.env, {})
     episodes = agent.default_episodes if args.episodes is None else args.episodes
     with ProgressBar(args.agent, episodes, "episodes") as bar:
         agent.learn(env, episodes, callback=bar.episode, loop=args.loop)
@@ -166,7 +166,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from nchain_agents import evaluate, load
 
     agent = load(args.file)
-    env = make_env(args.env)
+    env = make_env(args.env, {})
     result = evaluate(agent, env, n_episodes=args.episodes, seed=args.seed)
     low, high = result.confidence_interval()
     from nchain_gym import episode_optimum

@@ -7,7 +7,6 @@ the outputs a command will write.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from pathlib import Path
@@ -53,21 +52,6 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
             raise UserError("set the seed with --seed, not --set seed=...")
         settings[key.strip()] = parse_value(raw.strip())
     return settings
-
-
-def make_env(env_id: str, **kwargs: Any):
-    import gymnasium as gym
-
-    import nchain_gym  # noqa: F401  (registers NChain-v0)
-
-    try:
-        return gym.make(env_id, **kwargs)
-    except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as exc:
-        known = [name for name in gym.registry if isinstance(name, str)]
-        close = difflib.get_close_matches(env_id, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot make env {short_repr(env_id)}: {message}{hint}") from None
 
 
 def check_output(path: str | None, force: bool) -> None:

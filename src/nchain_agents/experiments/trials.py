@@ -12,13 +12,14 @@ restarts every game of a trial from the same seed instead (a different experimen
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nchain_agents.errors import InvalidArgumentError
+from nchain_agents.errors import InvalidArgumentError, short_repr
 from nchain_agents.evaluation import evaluate
 from nchain_agents.registry import load_agent
 
@@ -86,8 +87,12 @@ def make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
         return gym.make(env_id, **env_kwargs)
     except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        known = [name for name in gym.registry if isinstance(name, str)]
+        close = difflib.get_close_matches(str(env_id), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close and close[0] != env_id else ""
+        settings = f" with {env_kwargs}" if env_kwargs else ""
         raise InvalidArgumentError(
-            f"cannot make env {env_id!r} with {env_kwargs}: {text}"
+            f"cannot make env {short_repr(env_id)}{settings}: {text}{hint}"
         ) from None
 
 

@@ -38,9 +38,12 @@ def test_network_shapes_and_activations(tf_keras):
     np.testing.assert_allclose(agent.q_values(), model.predict(one_hot, verbose=0), rtol=1e-5)
 
 
-def test_one_update_matches_keras_train_on_batch(tf_keras):
+@pytest.mark.parametrize("position", [None, 1])
+def test_one_update_matches_keras_train_on_batch(tf_keras, position):
     """Our train_step (GradientTape + Keras Adam) = one Keras ``train_on_batch`` with
-    ``Adam()`` and MSE on the tutorial's target vector."""
+    ``Adam()`` and MSE on the tutorial's target vector; alone (a stack of one) and as
+    the middle model of a stack of three whose neighbours are other networks in other
+    states (the summed loss leaves each model its own gradient)."""
     tf, keras = tf_keras
     from nchain_agents import dqn_graph as g
 
@@ -59,16 +62,31 @@ def test_one_update_matches_keras_train_on_batch(tf_keras):
     loss = reference.train_on_batch(eye[s : s + 1], target_vec[None])
     assert float(np.asarray(loss).ravel()[0]) == pytest.approx((q_s[a] - target) ** 2 / 2, rel=1e-4)
 
-    state = g.DQNState(model, learning_rate=0.001)
+    networks = [model.get_weights()]
+    if position is not None:  # neighbours: other networks, other transitions
+        networks = [g.initial_weights(5, 2, 10, 11), networks[0], g.initial_weights(5, 2, 10, 12)]
+    stacked = [np.stack(ws) for ws in zip(*networks, strict=True)]
+    state = g.DQNState(stacked, learning_rate=0.001)
+    i = position or 0
+    batch = len(networks)
+
+    def column(value, others, dtype):
+        values = [others] * batch
+        values[i] = value
+        return tf.constant(values, dtype)
+
     w2_before, b2_before = model.get_weights()[2:]
-    q_next = g.train_step(
-        state, tf.constant(s), tf.constant(a), tf.constant(r), tf.constant(s2),
-        tf.constant(False), gamma,
+    g.train_step(
+        state, column(s, 4, tf.int32), column(a, 1, tf.int32), column(r, 10.0, tf.float32),
+        column(s2, 3, tf.int32), tf.zeros([batch], tf.bool), gamma,
     )  # fmt: skip
-    params = [p.numpy() for p in state.params]
+    params = [p.numpy()[i] for p in state.params]
     for ours, theirs in zip(params, reference.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(q_next.numpy(), reference.predict(eye[s2 : s2 + 1], verbose=0)[0])
+    q_next = g.forward(state.params, column(s2, 0, tf.int32)).numpy()[i]
+    np.testing.assert_allclose(
+        q_next, reference.predict(eye[s2 : s2 + 1], verbose=0)[0], rtol=1e-6
+    )  # float rounding: the sums run in another order
     # Only the taken action's output is trained: the other output unit's weights
     # (its column of W2 and its bias) do not move on the first step.
     np.testing.assert_array_equal(params[2][:, 1], w2_before[:, 1])
@@ -294,3 +312,74 @@ def test_without_the_keras_extra(tmp_path):
         'nchain train: error: keras-dqn needs TensorFlow and Keras: pip install "nchain-rl[keras]"'
     )
     assert not (tmp_path / "keras-dqn.zip").exists()
+
+
+def _same_agent(a, b):
+    """Same history, epsilon, Adam step and weights (the batch reproduces the single run:
+    measured bit for bit; float rounding is all we would allow)."""
+    assert a.history == b.history
+    assert a.current_epsilon == b.current_epsilon and a.num_timesteps == b.num_timesteps
+    assert a._dqn.step == b._dqn.step
+    for x, y in zip(a._dqn.arrays(), b._dqn.arrays(), strict=True):
+        for wx, wy in zip(x, y, strict=True):
+            np.testing.assert_allclose(wx, wy, rtol=1e-6, atol=1e-7)
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state  # streams end alike
+
+
+def test_a_batch_reproduces_each_agent_alone():
+    """Agent i of a batched run ends where its own ``learn`` leaves it: for a batch of
+    one, for the middle of a batch of five, and across batches cut by ``batch_size``."""
+    from nchain_agents import learn_many
+
+    env = short_env(slip=0.3)
+    seeds = [21, 22, 23, 24, 25]
+    alone = {s: load_agent("keras-dqn", seed=s).learn(env, 12) for s in (21, 23)}
+    (one,) = learn_many([load_agent("keras-dqn", seed=21)], env, 12)
+    _same_agent(one, alone[21])
+    five = learn_many([load_agent("keras-dqn", seed=s) for s in seeds], env, 12)
+    _same_agent(five[2], alone[23])
+    cut = learn_many([load_agent("keras-dqn", seed=s) for s in seeds], env, 12, batch_size=2)
+    _same_agent(cut[2], alone[23])
+    for a, b in zip(five, cut, strict=True):
+        _same_agent(a, b)
+
+
+def test_an_agent_stopped_in_a_batch_keeps_its_state_and_stream():
+    """A sink returning False stops its agent there (state and random streams as of that
+    episode) while the rest of the batch goes on."""
+    from nchain_agents.default_plugins.keras_dqn import KerasDQNAgent
+    from nchain_gym.dynamics import NChainParams
+
+    env = short_env()
+    params = NChainParams.from_env(env)
+    agents = [load_agent("keras-dqn", seed=s) for s in (31, 32, 33)]
+    for agent in agents:
+        agent._start_learning(env, 6, "fused")
+    sinks = [agent._recorder(6, None, None) for agent in agents]
+    stop_after_two = sinks[1]
+    counted = []
+
+    def stopping(total, length, eps):
+        stop_after_two(total, length, eps)
+        counted.append(total)
+        return len(counted) < 2
+
+    sinks[1] = stopping
+    KerasDQNAgent.learn_nchain_batch(agents, params, 6, sinks)
+    assert [len(a.history) for a in agents] == [6, 2, 6]
+    _same_agent(
+        agents[1],
+        load_agent("keras-dqn", seed=32).learn(env, 6, callback=lambda st: st.episode < 2),
+    )
+    _same_agent(agents[2], load_agent("keras-dqn", seed=33).learn(env, 6))
+
+
+def test_learn_many_refuses_bad_arguments():
+    from nchain_agents import InvalidArgumentError, learn_many
+
+    agent = load_agent("keras-dqn", seed=0)
+    with pytest.raises(InvalidArgumentError, match="distinct"):
+        learn_many([agent, agent], short_env(), 1)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(InvalidArgumentError, match="batch_size"):
+            learn_many([agent], short_env(), 1, batch_size=bad)

@@ -301,3 +301,20 @@ def test_a_removed_plugin_never_breaks_the_built_ins(tmp_path):
         [sys.executable, "-c", train_builtin], capture_output=True, text=True, timeout=300
     )
     assert second.stdout.strip() == "ok", second.stderr
+
+
+def test_learn_many_equals_learn_for_every_tabular_agent():
+    """Agents without a batched loop train one after another on the shared env; each
+    seeds its own first reset, so the result is bit for bit what ``learn`` gives."""
+    import gymnasium as gym
+
+    from nchain_agents import learn_many, load_agent
+
+    names = ["naive-sum", "q-table", "eps-greedy-q-table", "random"]
+    env = gym.make("NChain-v0", slip=0.3)
+    many = learn_many([load_agent(n, seed=i) for i, n in enumerate(names)], env, 40)
+    for i, (name, agent) in enumerate(zip(names, many, strict=True)):
+        alone = load_agent(name, seed=i).learn(gym.make("NChain-v0", slip=0.3), 40)
+        assert agent.history == alone.history
+        np.testing.assert_array_equal(agent.q_values(), alone.q_values())
+        assert agent.rng.bit_generator.state == alone.rng.bit_generator.state

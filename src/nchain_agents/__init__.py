@@ -25,6 +25,7 @@ from nchain_agents.base import (
     History,
     hyperparameter,
     in_range,
+    learn_many,
     one_of,
 )
 from nchain_agents.errors import (
@@ -79,6 +80,7 @@ __all__ = [
     "hookimpl",
     "hyperparameter",
     "in_range",
+    "learn_many",
     "list_agents",
     "load",
     "load_agent",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -51,12 +52,15 @@ __all__ = [
     "discrete_size",
     "hyperparameter",
     "in_range",
+    "learn_many",
     "one_of",
 ]
 
 if TYPE_CHECKING:
     import gymnasium as gym
     from typing_extensions import Self
+
+    from nchain_gym.dynamics import NChainParams
 
 
 LOOPS = ("auto", "env", "fused")
@@ -328,12 +332,35 @@ class Agent(ABC):
         Returns:
             ``self``, so that ``load_agent(...).learn(env)`` is one line.
         """
+        episodes, params = self._start_learning(env, episodes, loop)
+        bar = None
+        if progress_bar:
+            from nchain_agents.progress import ProgressBar
+
+            bar = ProgressBar(type(self).__name__, episodes, "episodes")
+        on_episode = self._recorder(episodes, callback, bar)
+        try:
+            if episodes and params is not None:
+                assert isinstance(self, FusedNChain)
+                chunked = bar is not None or callback is not None
+                self.learn_nchain(params, episodes, on_episode, chunked)
+            elif episodes:
+                self._env_loop(env, episodes, on_episode)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+    def _start_learning(
+        self, env: gym.Env, episodes: int | None, loop: str
+    ) -> tuple[int, NChainParams | None]:
+        """Checks and set-up shared by ``learn`` and ``learn_many``: the episode count,
+        and the NChain setting of a fused loop (``None``: the env loop)."""
         from nchain_gym.dynamics import is_whole_number
 
         episodes = self.default_episodes if episodes is None else episodes
         if not is_whole_number(episodes, 0):
             raise InvalidArgumentError(f"episodes must be an integer >= 0, got {episodes!r}")
-        episodes = int(episodes)
         if loop not in LOOPS:
             raise InvalidArgumentError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
         type(self).prepare()
@@ -342,12 +369,10 @@ class Agent(ABC):
             check_episodes_end(env)
         self._bind(*self.check_env(env), fresh=True)
         self.start_learning()
+        return int(episodes), params
 
-        bar = None
-        if progress_bar:
-            from nchain_agents.progress import ProgressBar
-
-            bar = ProgressBar(type(self).__name__, episodes, "episodes")
+    def _recorder(self, episodes: int, callback: Callback | None, bar: Any) -> EpisodeSink:
+        """The ``on_episode`` sink of a training run: history, counters, bar, callback."""
         done = 0
 
         def on_episode(reward: float, length: int, epsilon: float) -> bool:
@@ -360,17 +385,7 @@ class Agent(ABC):
                 bar.episode(stats)
             return not (callback is not None and callback(stats) is False)
 
-        try:
-            if episodes and params is not None:
-                assert isinstance(self, FusedNChain)
-                chunked = bar is not None or callback is not None
-                self.learn_nchain(params, episodes, on_episode, chunked)
-            elif episodes:
-                self._env_loop(env, episodes, on_episode)
-        finally:
-            if bar is not None:
-                bar.close()
-        return self
+        return on_episode
 
     def _env_loop(self, env: gym.Env, episodes: int, on_episode: EpisodeSink) -> None:
         """The one episode loop over a real env: reset, act, step, update, record."""
@@ -563,3 +578,65 @@ class Agent(ABC):
                     f"expected shape {shape} for the agent's spaces"
                 )
         return self.check_state(state)
+
+
+def learn_many(
+    agents: Sequence[Agent],
+    env: gym.Env,
+    episodes: int | None = None,
+    *,
+    loop: str = "auto",
+    batch_size: int | None = None,
+) -> list[Agent]:
+    """Train several agents on ``env``, as ``agent.learn(env, episodes, loop=loop)`` each
+    would, batching those that can train together.
+
+    Agents of one class with a batched fused loop (``FusedNChain.learn_nchain_batch``,
+    e.g. keras-dqn) train in lock-step in one compiled loop when the fused loop applies;
+    each consumes exactly the random streams it would consume alone, so each ends where
+    ``learn`` would have left it. Every other agent trains on its own, one after another
+    on ``env`` (each ``learn`` seeds its first reset, so sharing ``env`` changes nothing).
+
+    Args:
+        agents: the agents, each its own object.
+        env: the env (for the fused loop it only says which NChain to run).
+        episodes: episodes per agent; ``None``: each agent's ``default_episodes``.
+        loop: as in :meth:`Agent.learn`.
+        batch_size: most agents per batch; ``None`` lets the agent class choose from
+            the work and the machine's memory.
+
+    Returns:
+        ``agents``, as a list.
+    """
+    from nchain_gym.dynamics import is_whole_number
+
+    agents = list(agents)
+    if len({id(agent) for agent in agents}) != len(agents):
+        raise InvalidArgumentError("learn_many needs distinct agent objects")
+    if batch_size is not None and not is_whole_number(batch_size, 1):
+        raise InvalidArgumentError(
+            f"batch_size must be None or an integer >= 1, got {batch_size!r}"
+        )
+    groups: dict[type, list[tuple[Agent, int, NChainParams, EpisodeSink]]] = {}
+    for agent in agents:
+        if not (isinstance(agent, FusedNChain) and type(agent).batches()):
+            agent.learn(env, episodes, loop=loop)
+            continue
+        count, params = agent._start_learning(env, episodes, loop)
+        if params is None or count == 0:
+            if count:
+                agent._env_loop(env, count, agent._recorder(count, None, None))
+            continue
+        entry = (agent, count, params, agent._recorder(count, None, None))
+        groups.setdefault(type(agent), []).append(entry)
+    for cls, entries in groups.items():
+        by_budget: dict[tuple[int, NChainParams], list[Any]] = {}
+        for agent, count, params, sink in entries:
+            by_budget.setdefault((count, params), []).append((agent, sink))
+        for (count, params), members in by_budget.items():
+            assert issubclass(cls, FusedNChain)
+            cls.learn_nchain_batch(
+                [agent for agent, _ in members], params, count,
+                [sink for _, sink in members], batch_size,
+            )  # fmt: skip
+    return agents

@@ -21,6 +21,8 @@ import tempfile
 import threading
 from typing import Any
 
+import numpy as np
+
 from nchain_agents.errors import AgentFileError, KerasBackendError, MissingExtraError
 
 QUIET_ENV_VAR = "NCHAIN_TF_LOGS"
@@ -127,6 +129,20 @@ def build_model(n_states: int, n_actions: int, hidden_units: int, seed: int) -> 
     )
 
 
+def initial_weights(n_states: int, n_actions: int, hidden_units: int, seed: int) -> list[Any]:
+    """The weights :func:`build_model` starts from (same initializers, same seeds), as
+    NumPy arrays, without building a model: a batch of hundreds of fresh agents needs
+    only their numbers."""
+    _, keras = import_tensorflow()
+    init = keras.initializers.GlorotUniform
+    kernels = [
+        init(seed)((n_states, hidden_units), dtype="float32"),
+        init(seed + 1)((hidden_units, n_actions), dtype="float32"),
+    ]
+    w1, w2 = (np.asarray(keras.ops.convert_to_numpy(k), dtype=np.float32) for k in kernels)
+    return [w1, np.zeros(hidden_units, np.float32), w2, np.zeros(n_actions, np.float32)]
+
+
 def check_model(model: Any, n_states: int, n_actions: int, hidden_units: int) -> None:
     """Raise ``ValueError`` unless ``model`` is the DQN network for these sizes."""
     _, keras = import_tensorflow()
@@ -146,99 +162,158 @@ def check_model(model: Any, n_states: int, n_actions: int, hidden_units: int) ->
         raise AgentFileError("stored model is not the keras-dqn network: " + "; ".join(problems))
 
 
-# -- the math -------------------------------------------------------------------------
+# -- the math, for B networks at once -------------------------------------------------
+#
+# Every function works on a stack of B independent copies of the network: each weight
+# has a leading model axis (W1 is (B, n_states, hidden), b1 (B, hidden), W2 (B, hidden,
+# n_actions), b2 (B, n_actions)), and model b sits in state s[b]. One agent is a stack
+# of one.
 
 
 def forward(params, s):
-    """Q-values for state index ``s``: the one-hot input selects a row of W1."""
+    """Q-values ``(B, n_actions)`` of model b in state ``s[b]``.
+
+    The tutorial's one-hot input times W1 picks row ``s[b]`` of model b's W1; it is
+    written as that product (exact: the other rows are multiplied by zero), whose
+    gradient is a cheap outer product rather than a scatter.
+    """
     import tensorflow as tf
 
     w1, b1, w2, b2 = params
-    hidden = tf.sigmoid(tf.gather(w1, s) + b1)
-    return tf.linalg.matvec(w2, hidden, transpose_a=True) + b2
+    one_hot = tf.one_hot(s, tf.shape(w1)[1], dtype=w1.dtype)
+    hidden = tf.sigmoid(tf.reduce_sum(one_hot[:, :, None] * w1, axis=1) + b1)
+    return tf.reduce_sum(hidden[:, :, None] * w2, axis=1) + b2
 
 
 def q_table(params):
-    """Q for every state: the network applied to the identity matrix."""
+    """Q for every state and model, ``(B, n_states, n_actions)``: the network on the identity."""
     import tensorflow as tf
 
     w1, b1, w2, b2 = params
-    return tf.sigmoid(w1 + b1) @ w2 + b2
+    return tf.sigmoid(w1 + b1[:, None, :]) @ w2 + b2[:, None, :]
 
 
 def train_step(state: DQNState, s, a, r, s2, terminated, gamma):
-    """One online DQN update, as the tutorial's ``model.fit`` does it; returns ``Q(s')``.
+    """One online DQN update of every model, as the tutorial's ``model.fit`` does it.
 
-    The target vector is the network's own ``Q(s)`` with entry ``a`` replaced by
-    ``r + gamma * max_a' Q(s', a')`` (just ``r`` if ``s'`` is terminal); the loss is the
-    mean squared error between the two; its gradient (``tf.GradientTape``) is applied by
-    Keras's ``Adam``. Only the taken action's output gets a gradient.
+    Model b's target vector is its own ``Q(s[b])`` with entry ``a[b]`` replaced by
+    ``r[b] + gamma * max_a' Q(s2[b], a')`` (just ``r[b]`` if terminal); its loss is the
+    mean squared error between the two. The loss of the stack is the sum over models,
+    so each model's gradient (``tf.GradientTape``) is its own, and Keras's ``Adam``
+    works element by element: B independent optimizers. Only the taken action's output
+    gets a gradient.
     """
     import tensorflow as tf
 
     params = state.params
     q_next = forward(params, s2)
-    future = tf.where(terminated, tf.zeros_like(r), gamma * tf.reduce_max(q_next))
+    future = tf.where(terminated, tf.zeros_like(r), gamma * tf.reduce_max(q_next, axis=1))
     with tf.GradientTape() as tape:
         q = forward(params, s)
-        target = tf.tensor_scatter_nd_update(tf.stop_gradient(q), [[a]], [r + future])
-        loss = tf.reduce_mean(tf.square(q - target))
+        taken = tf.one_hot(a, tf.shape(q)[1], on_value=True, off_value=False)
+        target = tf.where(taken, (r + future)[:, None], tf.stop_gradient(q))
+        loss = tf.reduce_sum(tf.reduce_mean(tf.square(q - target), axis=1))
     gradients = tape.gradient(loss, params)
-    state.optimizer.apply_gradients(zip(gradients, state.model.trainable_weights, strict=True))
-    return forward(params, s2)
+    state.optimizer.apply_gradients(zip(gradients, state.variables, strict=True))
 
 
 def choose(q, u_explore, u_action, eps):
-    """Epsilon-greedy from two uniforms (no zero-row rule): random if ``u_explore < eps``."""
+    """Epsilon-greedy from two uniforms per model (no zero-row rule): random if ``u_explore < eps``."""
     import tensorflow as tf
 
-    n_actions = tf.shape(q, out_type=tf.int32)[0]
-    greedy = tf.argmax(q, output_type=tf.int32)
+    n_actions = tf.shape(q, out_type=tf.int32)[1]
+    greedy = tf.argmax(q, axis=1, output_type=tf.int32)
     random_action = tf.cast(u_action * tf.cast(n_actions, u_action.dtype), tf.int32)
     return tf.where(u_explore < eps, random_action, greedy)
 
 
-# -- the two compiled paths -------------------------------------------------------------
+# -- the state and the two compiled paths ---------------------------------------------
 
 
 class DQNState:
-    """The network and its optimizer: the model's weights and a Keras ``Adam``.
+    """B stacked networks and their optimizer: four Keras variables with a leading model
+    axis and one Keras ``Adam`` (defaults, given learning rate) over them.
 
     Adam's moments and step count are read and restored through the optimizer's public
     ``variables`` (``iteration``, ``learning_rate``, then a momentum and a velocity per
-    trainable weight, in the weights' order).
+    variable, in the variables' order). All models share the step count, so only states
+    at the same step can be stacked together.
     """
 
-    def __init__(self, model: Any, learning_rate: float, m=None, v=None, step: int = 0) -> None:
+    def __init__(
+        self, weights: list[Any], learning_rate: float, m=None, v=None, step: int = 0
+    ) -> None:
         _, keras = import_tensorflow()
-        self.model = model
-        self.params = tuple(w.value for w in model.trainable_weights)  # tf.Variables
+        self.learning_rate = float(learning_rate)
+        self.variables = [keras.Variable(np.asarray(w, np.float32)) for w in weights]
+        self.params = tuple(w.value for w in self.variables)  # the tf.Variables
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-        self.optimizer.build(model.trainable_weights)
+        self.optimizer.build(self.variables)
         if m is not None and v is not None:
             for variable, value in zip(self.momentums + self.velocities, [*m, *v], strict=True):
-                variable.assign(value)
-            self.optimizer.iterations.assign(int(step))
+                variable.assign(np.asarray(value, np.float32))
+        self.optimizer.iterations.assign(int(step))
+
+    @property
+    def size(self) -> int:
+        """B, the number of stacked models."""
+        return int(self.variables[0].shape[0])
 
     @property
     def momentums(self) -> list[Any]:
         found = [v for v in self.optimizer.variables if v.path.endswith("_momentum")]
-        assert len(found) == len(self.params)
+        assert len(found) == len(self.variables)
         return found
 
     @property
     def velocities(self) -> list[Any]:
         found = [v for v in self.optimizer.variables if v.path.endswith("_velocity")]
-        assert len(found) == len(self.params)
+        assert len(found) == len(self.variables)
         return found
 
     @property
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
+    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """``(weights, momentums, velocities)`` as NumPy arrays with the model axis."""
+        return tuple(  # type: ignore[return-value]
+            [np.array(x.numpy()) for x in group]
+            for group in (self.variables, self.momentums, self.velocities)
+        )
+
+    @classmethod
+    def stack(cls, states: list[DQNState]) -> DQNState:
+        """One state holding the models of ``states`` in order (same step and learning rate)."""
+        steps = {state.step for state in states}
+        rates = {state.learning_rate for state in states}
+        if len(steps) != 1 or len(rates) != 1:
+            raise ValueError(f"cannot stack states at steps {steps} with learning rates {rates}")
+        parts = [state.arrays() for state in states]  # per state: (weights, m, v)
+        weights, m, v = (
+            [np.concatenate([part[kind][k] for part in parts]) for k in range(len(parts[0][0]))]
+            for kind in range(3)
+        )
+        return cls(weights, rates.pop(), m, v, steps.pop())
+
+    def split(self, at: int | None = None) -> DQNState | list[DQNState]:
+        """Model ``at`` as a state of its own, or (``at=None``) every model in turn."""
+        weights, m, v = self.arrays()
+        indices = range(self.size) if at is None else [at]
+        step = self.step
+
+        def one(arrays: list[np.ndarray], i: int) -> list[np.ndarray]:
+            return [x[i : i + 1] for x in arrays]
+
+        out = [
+            DQNState(one(weights, i), self.learning_rate, one(m, i), one(v, i), step)
+            for i in indices
+        ]
+        return out if at is None else out[0]
+
 
 def make_env_step(state: DQNState, gamma: float):
-    """The env loop's two compiled functions, one call per env step.
+    """The env loop's two compiled functions for a single network, one call per env step.
 
     - ``q_of(state)``: the network's Q-values for a state (an episode's first action);
     - ``train(state, action, reward, next_state, terminated)``: one update on the
@@ -248,18 +323,17 @@ def make_env_step(state: DQNState, gamma: float):
     ``train`` hands the compiled function one float64 vector: one tensor conversion per
     call instead of five (a third of the env loop's time per step on a CPU).
     """
-    import numpy as np
-
     tf, _ = import_tensorflow()
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
     def q_of(state_index):
-        return forward(state.params, state_index)
+        return forward(state.params, state_index[None])[0]
 
     @tf.function(input_signature=[tf.TensorSpec([5], tf.float64)])
     def train_packed(x):
-        s, a, s2 = (tf.cast(x[i], tf.int32) for i in (0, 1, 3))
-        return train_step(state, s, a, tf.cast(x[2], tf.float32), s2, x[4] > 0.5, gamma)
+        s, a, s2 = (tf.cast(x[i : i + 1], tf.int32) for i in (0, 1, 3))
+        train_step(state, s, a, tf.cast(x[2:3], tf.float32), s2, x[4:5] > 0.5, gamma)
+        return forward(state.params, s2)[0]
 
     def train(state_index: int, action: int, reward: float, next_state: int, terminated: bool):
         return train_packed(np.array([state_index, action, reward, next_state, float(terminated)]))
@@ -268,7 +342,8 @@ def make_env_step(state: DQNState, gamma: float):
 
 
 def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma: float):
-    """``episode(uniforms[T, 2], slips[T], eps) -> total reward``: one XLA-compiled loop.
+    """``episode(uniforms[T, B, 2], slips[T, B], eps[B]) -> totals[B]``: one XLA-compiled
+    loop over T steps of NChain for all B models of ``state`` at once.
 
     Every lookup by a runtime index goes through ``tf.gather``: XLA on the CPU runs
     ``tensor[i]`` with a data-dependent ``i`` dozens of times slower.
@@ -277,6 +352,7 @@ def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma:
     n_actions = next_state.shape[1]
     next_flat = tf.constant(next_state.reshape(-1), tf.int32)  # index: s * n_actions + taken
     reward_flat = tf.constant(rewards.reshape(-1), tf.float32)
+    size = state.size
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def episode(uniforms, slips, eps):
@@ -284,15 +360,15 @@ def make_fused_episode(state: DQNState, next_state, rewards, slip: float, gamma:
 
         def body(t, s, total):
             draws = tf.gather(uniforms, t)
-            a = choose(forward(state.params, s), draws[0], draws[1], eps)
-            taken = tf.bitwise.bitwise_xor(a, tf.cast(tf.gather(slips, t) < slip, tf.int32))
-            index = s * n_actions + taken
+            a = choose(forward(state.params, s), draws[:, 0], draws[:, 1], eps)
+            slipped = tf.cast(tf.gather(slips, t) < slip, tf.int32)
+            index = s * n_actions + tf.bitwise.bitwise_xor(a, slipped)
             s2 = tf.gather(next_flat, index)
             r = tf.gather(reward_flat, index)
-            train_step(state, s, a, r, s2, tf.constant(False), gamma)
+            train_step(state, s, a, r, s2, tf.zeros([size], tf.bool), gamma)
             return t + 1, s2, total + r
 
-        start = (tf.constant(0), tf.constant(0), tf.constant(0.0))
+        start = (tf.constant(0), tf.zeros([size], tf.int32), tf.zeros([size], tf.float32))
         _, _, total = tf.while_loop(lambda t, *_: t < steps, body, start, parallel_iterations=1)
         return total
 

@@ -10,6 +10,7 @@ env-loop draws, so that both loops give the same result from the same seed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from nchain_agents.errors import InvalidArgumentError
@@ -35,6 +36,35 @@ class FusedNChain(ABC):
         returns ``False``. ``chunked`` says someone watches each episode (a callback or
         a progress bar), so episodes should be handed over as they finish.
         """
+
+    @classmethod
+    def batches(cls) -> bool:
+        """Whether :meth:`learn_nchain_batch` trains many agents faster than one by one.
+
+        ``learn_many``, tournaments and sweeps hand such classes whole batches.
+        Default: ``False``.
+        """
+        return False
+
+    @classmethod
+    def learn_nchain_batch(
+        cls,
+        agents: Sequence[Any],
+        params: NChainParams,
+        episodes: int,
+        sinks: Sequence[EpisodeSink],
+        batch_size: int | None = None,
+    ) -> None:
+        """Train each of ``agents`` (all of this class) as its ``learn_nchain`` would.
+
+        ``sinks[i]`` is agent i's ``on_episode``; an agent whose sink returns ``False``
+        stops there, the others go on. A batched implementation must leave every agent
+        exactly where training it alone would (same random streams). ``batch_size``
+        caps the agents trained at once (``None``: the class chooses). Default: one
+        after another.
+        """
+        for agent, sink in zip(agents, sinks, strict=True):
+            agent.learn_nchain(params, episodes, sink, False)
 
 
 def nchain_params_for(agent: Any, env: Any, loop: str) -> NChainParams | None:

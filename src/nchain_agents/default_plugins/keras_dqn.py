@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,25 +77,39 @@ class KerasDQNAgent(Agent, FusedNChain):
     def setup(self) -> None:
         graph = _graph()
         seed = int(self.rng.integers(2**31 - 2))
-        model = graph.build_model(self.n_states, self.n_actions, self.hidden_units, seed)
-        self._use(graph.DQNState(model, self.learning_rate))
+        weights = graph.initial_weights(self.n_states, self.n_actions, self.hidden_units, seed)
+        self._use(graph.DQNState([w[None] for w in weights], self.learning_rate))
 
     def _use(self, state: Any) -> None:
+        """Hold ``state`` (a stack of one network) and forget what was derived from the old."""
         self._dqn = state
         self._compiled: dict[Any, Any] = {}
+        self._changed()
+
+    def _changed(self) -> None:
         self._q_table: np.ndarray | None = None
+        self._model: Any = None
         self._next_q: tuple[int, np.ndarray] | None = None  # Q(s') from the last update
 
     @property
     def model(self) -> Any:
-        """The Keras model (call ``q_values()`` for its table)."""
+        """A Keras model holding the network's current weights (the tutorial's network).
+
+        Training runs on the weights themselves; this is a copy, rebuilt after training.
+        """
         self._require_trained()
-        return self._dqn.model
+        if self._model is None:
+            graph = _graph()
+            model = graph.build_model(self.n_states, self.n_actions, self.hidden_units, 0)
+            model.set_weights([w[0] for w in self._dqn.arrays()[0]])
+            self._model = model
+        return self._model
 
     def q_values(self) -> np.ndarray:
         self._require_trained()
         if self._q_table is None:
-            self._q_table = np.asarray(_graph().q_table(self._dqn.params), dtype=np.float64)
+            table = _graph().q_table(self._dqn.params)[0]
+            self._q_table = np.asarray(table, dtype=np.float64)
         return self._q_table.copy()
 
     def _env_step(self) -> tuple[Any, Any]:
@@ -116,30 +131,48 @@ class KerasDQNAgent(Agent, FusedNChain):
         self, state: int, action: int, reward: float, next_state: int, terminated: bool
     ) -> None:
         q_next = self._env_step()[1](state, action, reward, next_state, terminated)
+        self._changed()
         self._next_q = (next_state, q_next.numpy())
-        self._q_table = None
 
     def learn_nchain(
         self, params: NChainParams, episodes: int, on_episode: EpisodeSink, chunked: bool
     ) -> None:
-        from nchain_gym.dynamics import SlipStream
+        self.learn_nchain_batch([self], params, episodes, [on_episode])
 
-        if params not in self._compiled:
-            next_state, rewards = params.outcome_table()
-            self._compiled[params] = _graph().make_fused_episode(
-                self._dqn, next_state, rewards, params.slip, self.gamma
-            )
-        episode_fn = self._compiled[params]
-        steps = params.horizon
-        slips = SlipStream(np.random.default_rng(self.draw_env_seed()))  # as env.reset(seed)
-        self._next_q = None
-        for _ in range(episodes):
-            eps = self.next_epsilon()
-            uniforms = self.rng.random((steps, 2))  # the env loop's per-step draws, in order
-            total = float(episode_fn(uniforms, slips.take(steps), np.asarray(eps)))
-            self._q_table = None
-            if not on_episode(total, steps, eps):
-                break
+    # -- many agents at once ------------------------------------------------------------
+
+    @classmethod
+    def batches(cls) -> bool:
+        return True
+
+    def _batch_key(self) -> tuple[Any, ...]:
+        """Agents with equal keys can share one stacked network and one graph."""
+        return (self.gamma, self.hidden_units, self.learning_rate, self._spaces, self._dqn.step)
+
+    @classmethod
+    def learn_nchain_batch(
+        cls,
+        agents: Sequence[Any],
+        params: NChainParams,
+        episodes: int,
+        sinks: Sequence[EpisodeSink],
+        batch_size: int | None = None,
+    ) -> None:
+        """Train the agents in lock-step: B stacked networks in one XLA loop per episode.
+
+        Agents are grouped by what one graph can hold (gamma, network size, learning rate,
+        spaces, Adam's step count) and cut into batches of at most ``batch_size``
+        (default :func:`auto_batch_size`). Each agent draws from its own generator
+        exactly what its own ``learn_nchain`` would draw, in the same order.
+        """
+        limit = batch_size or auto_batch_size(params.horizon)
+        groups: dict[tuple[Any, ...], list[tuple[Any, EpisodeSink]]] = {}
+        for agent, sink in zip(agents, sinks, strict=True):
+            groups.setdefault(agent._batch_key(), []).append((agent, sink))
+        for members in groups.values():
+            for i in range(0, len(members), limit):
+                chunk = members[i : i + limit]
+                _train_batch([a for a, _ in chunk], params, episodes, [s for _, s in chunk])
 
     def policy(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
         greedy = self.q_values()[states].argmax(axis=1)
@@ -160,12 +193,13 @@ class KerasDQNAgent(Agent, FusedNChain):
             "epsilon": np.array([self.current_epsilon]),
             "adam_step": np.array([float(self._dqn.step)]),
         }
-        for i, (m, v) in enumerate(zip(self._dqn.momentums, self._dqn.velocities, strict=True)):
-            arrays[f"adam_m{i}"] = m.numpy()
-            arrays[f"adam_v{i}"] = v.numpy()
+        _, momentums, velocities = self._dqn.arrays()
+        for i, (m, v) in enumerate(zip(momentums, velocities, strict=True)):
+            arrays[f"adam_m{i}"] = m[0]
+            arrays[f"adam_v{i}"] = v[0]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / MODEL_FILE
-            self._dqn.model.save(path)
+            self.model.save(path)
             return AgentState(arrays, {MODEL_FILE: path.read_bytes()})
 
     def state_layout(self) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -217,14 +251,81 @@ class KerasDQNAgent(Agent, FusedNChain):
         arrays = state.arrays
         self._use(
             graph.DQNState(
-                model,
+                [w[None] for w in model.get_weights()],
                 self.learning_rate,
-                m=[arrays[f"adam_m{i}"].astype(np.float32) for i in range(4)],
-                v=[arrays[f"adam_v{i}"].astype(np.float32) for i in range(4)],
+                m=[arrays[f"adam_m{i}"][None] for i in range(4)],
+                v=[arrays[f"adam_v{i}"][None] for i in range(4)],
                 step=int(arrays["adam_step"][0]),
             )
         )
+        self._model = model
         self.current_epsilon = float(arrays["epsilon"][0])
+
+
+def auto_batch_size(horizon: int) -> int:
+    """How many keras-dqn agents to train at once: at most 1024, and few enough that one
+    episode's random draws (24 bytes per step per agent, held twice while stacked) stay
+    within an eighth of the memory available now."""
+    available = _available_memory()
+    per_agent = 48 * max(int(horizon), 1) + 4096
+    return int(max(1, min(1024, available // 8 // per_agent)))
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2**31  # assume 2 GiB where the system does not say
+
+
+def _train_batch(
+    agents: list[KerasDQNAgent], params: NChainParams, episodes: int, sinks: list[EpisodeSink]
+) -> None:
+    """Train agents that share a batch key, in lock-step, in one compiled loop."""
+    from nchain_gym.dynamics import SlipStream
+
+    graph = _graph()
+    first = agents[0]
+    single = len(agents) == 1
+    state = first._dqn if single else graph.DQNState.stack([a._dqn for a in agents])
+    cache = first._compiled if single else {}
+    if params not in cache:
+        next_state, rewards = params.outcome_table()
+        cache[params] = graph.make_fused_episode(
+            state, next_state, rewards, params.slip, first.gamma
+        )
+    episode_fn = cache[params]
+    steps, size = params.horizon, len(agents)
+    # As env.reset(seed=...) would: each agent's slips come from its own stream.
+    slips = [SlipStream(np.random.default_rng(agent.draw_env_seed())) for agent in agents]
+    active = np.ones(size, dtype=bool)
+    uniforms = np.zeros((steps, size, 2))
+    slip_draws = np.ones((steps, size))
+    eps = np.zeros(size)
+    try:
+        for _ in range(episodes):
+            for i in np.flatnonzero(active):
+                agent = agents[i]
+                eps[i] = agent.next_epsilon()
+                uniforms[:, i] = agent.rng.random((steps, 2))  # the env loop's draws, in order
+                slip_draws[:, i] = slips[i].take(steps)
+            totals = episode_fn(uniforms, slip_draws, eps).numpy()
+            for i in np.flatnonzero(active):
+                agents[i]._changed()
+                if not sinks[i](float(totals[i]), steps, float(eps[i])):
+                    active[i] = False
+                    if not single:
+                        agents[i]._use(state.split(int(i)))
+            if not active.any():
+                break
+    finally:
+        if not single:
+            for i in np.flatnonzero(active):
+                agents[i]._use(state.split(int(i)))
 
 
 @hookimpl

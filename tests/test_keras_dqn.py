@@ -65,8 +65,8 @@ def test_one_update_matches_keras_train_on_batch(tf_keras, position):
     networks = [model.get_weights()]
     if position is not None:  # neighbours: other networks, other transitions
         networks = [g.initial_weights(5, 2, 10, 11), networks[0], g.initial_weights(5, 2, 10, 12)]
-    stacked = [np.stack(ws) for ws in zip(*networks, strict=True)]
-    state = g.DQNState(stacked, learning_rate=0.001)
+    stack = g.Networks.stack([g.Networks.fresh(ws) for ws in networks])
+    state = g.DQNState(stack, learning_rate=0.001)
     i = position or 0
     batch = len(networks)
 
@@ -92,7 +92,7 @@ def test_one_update_matches_keras_train_on_batch(tf_keras, position):
     np.testing.assert_array_equal(params[2][:, 1], w2_before[:, 1])
     np.testing.assert_array_equal(params[3][1], b2_before[1])
     assert not np.array_equal(params[2][:, 0], w2_before[:, 0])
-    assert state.step == 1
+    assert state.networks().step == 1
 
 
 def test_in_graph_dynamics_match_the_env():
@@ -319,10 +319,10 @@ def _same_agent(a, b):
     measured bit for bit; float rounding is all we would allow)."""
     assert a.history == b.history
     assert a.current_epsilon == b.current_epsilon and a.num_timesteps == b.num_timesteps
-    assert a._dqn.step == b._dqn.step
-    for x, y in zip(a._dqn.arrays(), b._dqn.arrays(), strict=True):
-        for wx, wy in zip(x, y, strict=True):
-            np.testing.assert_allclose(wx, wy, rtol=1e-6, atol=1e-7)
+    x, y = a._networks(), b._networks()
+    assert x.step == y.step
+    for name in ("flat", "m", "v"):
+        np.testing.assert_allclose(getattr(x, name), getattr(y, name), rtol=1e-6, atol=1e-7)
     assert a.rng.bit_generator.state == b.rng.bit_generator.state  # streams end alike
 
 
@@ -365,7 +365,7 @@ def test_an_agent_stopped_in_a_batch_keeps_its_state_and_stream():
         return len(counted) < 2
 
     sinks[1] = stopping
-    KerasDQNAgent.learn_nchain_batch(agents, params, 6, sinks)
+    KerasDQNAgent.learn_nchain_batch(agents, params, 6, sinks, chunked=True)
     assert [len(a.history) for a in agents] == [6, 2, 6]
     _same_agent(
         agents[1],

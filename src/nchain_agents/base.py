@@ -637,6 +637,6 @@ def learn_many(
             assert issubclass(cls, FusedNChain)
             cls.learn_nchain_batch(
                 [agent for agent, _ in members], params, count,
-                [sink for _, sink in members], batch_size,
+                [sink for _, sink in members], False, batch_size,
             )  # fmt: skip
     return agents

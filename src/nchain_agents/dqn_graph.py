@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -173,15 +174,14 @@ def check_model(model: Any, n_states: int, n_actions: int, hidden_units: int) ->
 def forward(params, s):
     """Q-values ``(B, n_actions)`` of model b in state ``s[b]``.
 
-    The tutorial's one-hot input times W1 picks row ``s[b]`` of model b's W1; it is
-    written as that product (exact: the other rows are multiplied by zero), whose
-    gradient is a cheap outer product rather than a scatter.
+    The tutorial's one-hot input times W1 is row ``s[b]`` of model b's W1, so the
+    product is a ``tf.gather`` (measured 20-30 % faster per step than writing it as
+    the product, in the fused loop on a CPU).
     """
     import tensorflow as tf
 
     w1, b1, w2, b2 = params
-    one_hot = tf.one_hot(s, tf.shape(w1)[1], dtype=w1.dtype)
-    hidden = tf.sigmoid(tf.reduce_sum(one_hot[:, :, None] * w1, axis=1) + b1)
+    hidden = tf.sigmoid(tf.gather(w1, s[:, None], batch_dims=1)[:, 0] + b1)
     return tf.reduce_sum(hidden[:, :, None] * w2, axis=1) + b2
 
 
@@ -205,16 +205,15 @@ def train_step(state: DQNState, s, a, r, s2, terminated, gamma):
     """
     import tensorflow as tf
 
-    params = state.params
-    q_next = forward(params, s2)
+    q_next = forward(state.params, s2)
     future = tf.where(terminated, tf.zeros_like(r), gamma * tf.reduce_max(q_next, axis=1))
     with tf.GradientTape() as tape:
-        q = forward(params, s)
+        q = forward(state.params, s)
         taken = tf.one_hot(a, tf.shape(q)[1], on_value=True, off_value=False)
         target = tf.where(taken, (r + future)[:, None], tf.stop_gradient(q))
         loss = tf.reduce_sum(tf.reduce_mean(tf.square(q - target), axis=1))
-    gradients = tape.gradient(loss, params)
-    state.optimizer.apply_gradients(zip(gradients, state.variables, strict=True))
+    gradient = tape.gradient(loss, state.variable.value)
+    state.optimizer.apply_gradients([(gradient, state.variable)])
 
 
 def choose(q, u_explore, u_action, eps):
@@ -230,86 +229,129 @@ def choose(q, u_explore, u_action, eps):
 # -- the state and the two compiled paths ---------------------------------------------
 
 
-class DQNState:
-    """B stacked networks and their optimizer: four Keras variables with a leading model
-    axis and one Keras ``Adam`` (defaults, given learning rate) over them.
+def shapes_of(n_states: int, n_actions: int, hidden_units: int) -> list[tuple[int, ...]]:
+    """The shapes of one network's weights: W1, b1, W2, b2."""
+    return [(n_states, hidden_units), (hidden_units,), (hidden_units, n_actions), (n_actions,)]
 
-    Adam's moments and step count are read and restored through the optimizer's public
-    ``variables`` (``iteration``, ``learning_rate``, then a momentum and a velocity per
-    variable, in the variables' order). All models share the step count, so only states
-    at the same step can be stacked together.
+
+def _split_columns(flat, shapes, reshape):
+    out, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        out.append(reshape(flat[:, start : start + size], (-1, *shape)))
+        start += size
+    return out
+
+
+@dataclass
+class Networks:
+    """B networks and their Adam moments as NumPy arrays, at rest between trainings.
+
+    Each row of ``flat`` is one network's weights (W1, b1, W2, b2, flattened, in that
+    order); ``m`` and ``v`` are Adam's moments in the same layout; ``step`` is Adam's
+    step count, shared by the stack.
     """
 
-    def __init__(
-        self, weights: list[Any], learning_rate: float, m=None, v=None, step: int = 0
-    ) -> None:
+    shapes: list[tuple[int, ...]]
+    flat: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    step: int
+
+    @classmethod
+    def fresh(cls, weights: list[np.ndarray]) -> Networks:
+        """One network from its four weight arrays, before any training."""
+        flat = np.concatenate([np.asarray(w, np.float32).ravel() for w in weights])[None]
+        return cls(
+            [tuple(w.shape) for w in weights], flat, np.zeros_like(flat), np.zeros_like(flat), 0
+        )
+
+    @classmethod
+    def of_one(
+        cls, weights: list[np.ndarray], m: list[np.ndarray], v: list[np.ndarray], step: int
+    ) -> Networks:
+        """One network with its Adam state, from per-weight arrays (as files hold them)."""
+
+        def pack(arrays: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate([np.asarray(x, np.float32).ravel() for x in arrays])[None]
+
+        return cls([tuple(w.shape) for w in weights], pack(weights), pack(m), pack(v), int(step))
+
+    @classmethod
+    def stack(cls, parts: list[Networks]) -> Networks:
+        """The networks of ``parts``, in order (same shapes and step)."""
+        steps = {part.step for part in parts}
+        if len(steps) != 1:
+            raise ValueError(f"cannot stack networks at different Adam steps {sorted(steps)}")
+        return cls(
+            parts[0].shapes,
+            np.concatenate([part.flat for part in parts]),
+            np.concatenate([part.m for part in parts]),
+            np.concatenate([part.v for part in parts]),
+            steps.pop(),
+        )
+
+    def row(self, i: int) -> Networks:
+        """Network ``i`` on its own."""
+        rows = slice(i, i + 1)
+        return Networks(
+            self.shapes, self.flat[rows].copy(), self.m[rows].copy(), self.v[rows].copy(), self.step
+        )
+
+    def unpacked(self, which: str = "flat") -> list[np.ndarray]:
+        """``flat``, ``m`` or ``v`` as four arrays with the model axis (W1, b1, W2, b2)."""
+        return _split_columns(getattr(self, which), self.shapes, np.reshape)
+
+
+class DQNState:
+    """B stacked networks being trained: one Keras variable holding every weight of every
+    model (one row per model) and one Keras ``Adam`` (defaults, given learning rate) on it.
+
+    ``params`` views the variable as the four weights with a leading model axis. Adam's
+    moments and step count are read and restored through the optimizer's public
+    ``variables`` (its momentum and velocity of the one variable, and ``iterations``).
+    """
+
+    def __init__(self, networks: Networks, learning_rate: float) -> None:
         _, keras = import_tensorflow()
+        self.shapes = networks.shapes
         self.learning_rate = float(learning_rate)
-        self.variables = [keras.Variable(np.asarray(w, np.float32)) for w in weights]
-        self.params = tuple(w.value for w in self.variables)  # the tf.Variables
+        self.variable = keras.Variable(np.asarray(networks.flat, np.float32))
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-        self.optimizer.build(self.variables)
-        if m is not None and v is not None:
-            for variable, value in zip(self.momentums + self.velocities, [*m, *v], strict=True):
-                variable.assign(np.asarray(value, np.float32))
-        self.optimizer.iterations.assign(int(step))
+        self.optimizer.build([self.variable])
+        self._momentum().assign(np.asarray(networks.m, np.float32))
+        self._velocity().assign(np.asarray(networks.v, np.float32))
+        self.optimizer.iterations.assign(int(networks.step))
+
+    @property
+    def params(self):
+        """W1, b1, W2, b2, each with the model axis first (views of the variable)."""
+        import tensorflow as tf
+
+        return tuple(_split_columns(self.variable.value, self.shapes, tf.reshape))
 
     @property
     def size(self) -> int:
         """B, the number of stacked models."""
-        return int(self.variables[0].shape[0])
+        return int(self.variable.shape[0])
 
-    @property
-    def momentums(self) -> list[Any]:
-        found = [v for v in self.optimizer.variables if v.path.endswith("_momentum")]
-        assert len(found) == len(self.variables)
+    def _momentum(self) -> Any:
+        (found,) = [v for v in self.optimizer.variables if v.path.endswith("_momentum")]
         return found
 
-    @property
-    def velocities(self) -> list[Any]:
-        found = [v for v in self.optimizer.variables if v.path.endswith("_velocity")]
-        assert len(found) == len(self.variables)
+    def _velocity(self) -> Any:
+        (found,) = [v for v in self.optimizer.variables if v.path.endswith("_velocity")]
         return found
 
-    @property
-    def step(self) -> int:
-        return int(self.optimizer.iterations.numpy())
-
-    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        """``(weights, momentums, velocities)`` as NumPy arrays with the model axis."""
-        return tuple(  # type: ignore[return-value]
-            [np.array(x.numpy()) for x in group]
-            for group in (self.variables, self.momentums, self.velocities)
+    def networks(self) -> Networks:
+        """A NumPy snapshot of the weights and Adam's state."""
+        return Networks(
+            self.shapes,
+            np.array(self.variable.numpy()),
+            np.array(self._momentum().numpy()),
+            np.array(self._velocity().numpy()),
+            int(self.optimizer.iterations.numpy()),
         )
-
-    @classmethod
-    def stack(cls, states: list[DQNState]) -> DQNState:
-        """One state holding the models of ``states`` in order (same step and learning rate)."""
-        steps = {state.step for state in states}
-        rates = {state.learning_rate for state in states}
-        if len(steps) != 1 or len(rates) != 1:
-            raise ValueError(f"cannot stack states at steps {steps} with learning rates {rates}")
-        parts = [state.arrays() for state in states]  # per state: (weights, m, v)
-        weights, m, v = (
-            [np.concatenate([part[kind][k] for part in parts]) for k in range(len(parts[0][0]))]
-            for kind in range(3)
-        )
-        return cls(weights, rates.pop(), m, v, steps.pop())
-
-    def split(self, at: int | None = None) -> DQNState | list[DQNState]:
-        """Model ``at`` as a state of its own, or (``at=None``) every model in turn."""
-        weights, m, v = self.arrays()
-        indices = range(self.size) if at is None else [at]
-        step = self.step
-
-        def one(arrays: list[np.ndarray], i: int) -> list[np.ndarray]:
-            return [x[i : i + 1] for x in arrays]
-
-        out = [
-            DQNState(one(weights, i), self.learning_rate, one(m, i), one(v, i), step)
-            for i in indices
-        ]
-        return out if at is None else out[0]
 
 
 def make_env_step(state: DQNState, gamma: float):

@@ -53,18 +53,20 @@ class FusedNChain(ABC):
         params: NChainParams,
         episodes: int,
         sinks: Sequence[EpisodeSink],
+        chunked: bool = False,
         batch_size: int | None = None,
     ) -> None:
         """Train each of ``agents`` (all of this class) as its ``learn_nchain`` would.
 
-        ``sinks[i]`` is agent i's ``on_episode``; an agent whose sink returns ``False``
-        stops there, the others go on. A batched implementation must leave every agent
-        exactly where training it alone would (same random streams). ``batch_size``
-        caps the agents trained at once (``None``: the class chooses). Default: one
-        after another.
+        ``sinks[i]`` is agent i's ``on_episode``; ``chunked`` is as for ``learn_nchain``:
+        when it is ``True`` an agent whose sink returns ``False`` stops there while the
+        others go on (when ``False``, no sink ever stops). A batched implementation must
+        leave every agent exactly where training it alone would (same random streams).
+        ``batch_size`` caps the agents trained at once (``None``: the class chooses).
+        Default: one after another.
         """
         for agent, sink in zip(agents, sinks, strict=True):
-            agent.learn_nchain(params, episodes, sink, False)
+            agent.learn_nchain(params, episodes, sink, chunked)
 
 
 def nchain_params_for(agent: Any, env: Any, loop: str) -> NChainParams | None:

@@ -78,11 +78,12 @@ class KerasDQNAgent(Agent, FusedNChain):
         graph = _graph()
         seed = int(self.rng.integers(2**31 - 2))
         weights = graph.initial_weights(self.n_states, self.n_actions, self.hidden_units, seed)
-        self._use(graph.DQNState([w[None] for w in weights], self.learning_rate))
+        self._hold(graph.Networks.fresh(weights))
 
-    def _use(self, state: Any) -> None:
-        """Hold ``state`` (a stack of one network) and forget what was derived from the old."""
-        self._dqn = state
+    def _hold(self, networks: Any) -> None:
+        """Hold ``networks`` (one network, NumPy) and drop the TensorFlow state, if any."""
+        self._networks_at_rest: Any = networks
+        self._live: Any = None  # a DQNState while the env loop or a lone fused run trains
         self._compiled: dict[Any, Any] = {}
         self._changed()
 
@@ -90,6 +91,17 @@ class KerasDQNAgent(Agent, FusedNChain):
         self._q_table: np.ndarray | None = None
         self._model: Any = None
         self._next_q: tuple[int, np.ndarray] | None = None  # Q(s') from the last update
+
+    def _networks(self) -> Any:
+        """The network and Adam's state now (a NumPy snapshot)."""
+        return self._live.networks() if self._live is not None else self._networks_at_rest
+
+    def _live_state(self) -> Any:
+        """The TensorFlow state to train on, made from the one at rest the first time."""
+        if self._live is None:
+            self._live = _graph().DQNState(self._networks_at_rest, self.learning_rate)
+            self._networks_at_rest = None
+        return self._live
 
     @property
     def model(self) -> Any:
@@ -101,20 +113,20 @@ class KerasDQNAgent(Agent, FusedNChain):
         if self._model is None:
             graph = _graph()
             model = graph.build_model(self.n_states, self.n_actions, self.hidden_units, 0)
-            model.set_weights([w[0] for w in self._dqn.arrays()[0]])
+            model.set_weights([w[0] for w in self._networks().unpacked()])
             self._model = model
         return self._model
 
     def q_values(self) -> np.ndarray:
         self._require_trained()
         if self._q_table is None:
-            table = _graph().q_table(self._dqn.params)[0]
-            self._q_table = np.asarray(table, dtype=np.float64)
+            params = self._networks().unpacked()
+            self._q_table = np.asarray(_graph().q_table(params)[0], dtype=np.float64)
         return self._q_table.copy()
 
     def _env_step(self) -> tuple[Any, Any]:
         if "env" not in self._compiled:
-            self._compiled["env"] = _graph().make_env_step(self._dqn, self.gamma)
+            self._compiled["env"] = _graph().make_env_step(self._live_state(), self.gamma)
         return self._compiled["env"]
 
     def act(self, state: int) -> int:
@@ -137,7 +149,7 @@ class KerasDQNAgent(Agent, FusedNChain):
     def learn_nchain(
         self, params: NChainParams, episodes: int, on_episode: EpisodeSink, chunked: bool
     ) -> None:
-        self.learn_nchain_batch([self], params, episodes, [on_episode])
+        _train_batch([self], params, episodes, [on_episode], watched=chunked)
 
     # -- many agents at once ------------------------------------------------------------
 
@@ -147,7 +159,8 @@ class KerasDQNAgent(Agent, FusedNChain):
 
     def _batch_key(self) -> tuple[Any, ...]:
         """Agents with equal keys can share one stacked network and one graph."""
-        return (self.gamma, self.hidden_units, self.learning_rate, self._spaces, self._dqn.step)
+        step = self._networks().step
+        return (self.gamma, self.hidden_units, self.learning_rate, self._spaces, step)
 
     @classmethod
     def learn_nchain_batch(
@@ -156,6 +169,7 @@ class KerasDQNAgent(Agent, FusedNChain):
         params: NChainParams,
         episodes: int,
         sinks: Sequence[EpisodeSink],
+        chunked: bool = False,
         batch_size: int | None = None,
     ) -> None:
         """Train the agents in lock-step: B stacked networks in one XLA loop per episode.
@@ -172,7 +186,8 @@ class KerasDQNAgent(Agent, FusedNChain):
         for members in groups.values():
             for i in range(0, len(members), limit):
                 chunk = members[i : i + limit]
-                _train_batch([a for a, _ in chunk], params, episodes, [s for _, s in chunk])
+                agents_, sinks_ = [a for a, _ in chunk], [s for _, s in chunk]
+                _train_batch(agents_, params, episodes, sinks_, watched=chunked)
 
     def policy(self, states: np.ndarray, deterministic: bool) -> np.ndarray:
         greedy = self.q_values()[states].argmax(axis=1)
@@ -189,11 +204,12 @@ class KerasDQNAgent(Agent, FusedNChain):
         return [(s, h), (h,), (h, a), (a,)]
 
     def get_state(self) -> AgentState:
+        networks = self._networks()
         arrays = {
             "epsilon": np.array([self.current_epsilon]),
-            "adam_step": np.array([float(self._dqn.step)]),
+            "adam_step": np.array([float(networks.step)]),
         }
-        _, momentums, velocities = self._dqn.arrays()
+        momentums, velocities = networks.unpacked("m"), networks.unpacked("v")
         for i, (m, v) in enumerate(zip(momentums, velocities, strict=True)):
             arrays[f"adam_m{i}"] = m[0]
             arrays[f"adam_v{i}"] = v[0]
@@ -249,13 +265,12 @@ class KerasDQNAgent(Agent, FusedNChain):
             if weight.dtype != np.float32 or not np.isfinite(weight).all():
                 raise AgentFileError("the stored network's weights must be finite float32")
         arrays = state.arrays
-        self._use(
-            graph.DQNState(
-                [w[None] for w in model.get_weights()],
-                self.learning_rate,
-                m=[arrays[f"adam_m{i}"][None] for i in range(4)],
-                v=[arrays[f"adam_v{i}"][None] for i in range(4)],
-                step=int(arrays["adam_step"][0]),
+        self._hold(
+            graph.Networks.of_one(
+                model.get_weights(),
+                [arrays[f"adam_m{i}"] for i in range(4)],
+                [arrays[f"adam_v{i}"] for i in range(4)],
+                int(arrays["adam_step"][0]),
             )
         )
         self._model = model
@@ -283,49 +298,76 @@ def _available_memory() -> int:
 
 
 def _train_batch(
-    agents: list[KerasDQNAgent], params: NChainParams, episodes: int, sinks: list[EpisodeSink]
+    agents: list[KerasDQNAgent],
+    params: NChainParams,
+    episodes: int,
+    sinks: list[EpisodeSink],
+    watched: bool,
 ) -> None:
-    """Train agents that share a batch key, in lock-step, in one compiled loop."""
+    """Train agents that share a batch key, in lock-step, in one compiled loop.
+
+    A lone agent trains its own TensorFlow state (whose compiled loop it keeps for its
+    next ``learn``); a batch stacks the agents' networks into one state and hands each
+    its row back at the end (or when its sink stops it). Unless someone watches each
+    episode (``watched``), each agent's draws for several episodes are taken in one call:
+    the same numbers in the same order as one episode at a time.
+    """
     from nchain_gym.dynamics import SlipStream
 
     graph = _graph()
-    first = agents[0]
-    single = len(agents) == 1
-    state = first._dqn if single else graph.DQNState.stack([a._dqn for a in agents])
-    cache = first._compiled if single else {}
+    first, size = agents[0], len(agents)
+    if size == 1:
+        state, cache = first._live_state(), first._compiled
+    else:
+        networks = graph.Networks.stack([agent._networks() for agent in agents])
+        state, cache = graph.DQNState(networks, first.learning_rate), {}
     if params not in cache:
         next_state, rewards = params.outcome_table()
         cache[params] = graph.make_fused_episode(
             state, next_state, rewards, params.slip, first.gamma
         )
     episode_fn = cache[params]
-    steps, size = params.horizon, len(agents)
+    steps = params.horizon
     # As env.reset(seed=...) would: each agent's slips come from its own stream.
     slips = [SlipStream(np.random.default_rng(agent.draw_env_seed())) for agent in agents]
+    chunk = 1 if watched else max(1, min(episodes, _DRAW_BYTES // (24 * steps * size)))
     active = np.ones(size, dtype=bool)
-    uniforms = np.zeros((steps, size, 2))
-    slip_draws = np.ones((steps, size))
-    eps = np.zeros(size)
+    uniforms = np.zeros((chunk, steps, size, 2))
+    slip_draws = np.ones((chunk, steps, size))
+    eps = np.zeros((chunk, size))
+
+    def stop(i: int) -> None:
+        active[i] = False
+        if size > 1:
+            agents[i]._hold(state.networks().row(i))
+
     try:
-        for _ in range(episodes):
+        done = 0
+        while done < episodes and active.any():
+            n = min(chunk, episodes - done)
             for i in np.flatnonzero(active):
                 agent = agents[i]
-                eps[i] = agent.next_epsilon()
-                uniforms[:, i] = agent.rng.random((steps, 2))  # the env loop's draws, in order
-                slip_draws[:, i] = slips[i].take(steps)
-            totals = episode_fn(uniforms, slip_draws, eps).numpy()
-            for i in np.flatnonzero(active):
-                agents[i]._changed()
-                if not sinks[i](float(totals[i]), steps, float(eps[i])):
-                    active[i] = False
-                    if not single:
-                        agents[i]._use(state.split(int(i)))
-            if not active.any():
-                break
+                eps[:n, i] = [agent.next_epsilon() for _ in range(n)]
+                uniforms[:n, :, i] = agent.rng.random((n, steps, 2))  # the env loop's draws
+                slip_draws[:n, :, i] = slips[i].take(n * steps).reshape(n, steps)
+            for k in range(n):
+                totals = episode_fn(uniforms[k], slip_draws[k], eps[k]).numpy()
+                for i in np.flatnonzero(active):
+                    agents[i]._changed()
+                    if not sinks[i](float(totals[i]), steps, float(eps[k, i])):
+                        stop(int(i))
+                if not active.any():
+                    break
+            done += n
     finally:
-        if not single:
+        if size > 1 and active.any():
+            trained = state.networks()
             for i in np.flatnonzero(active):
-                agents[i]._use(state.split(int(i)))
+                agents[i]._hold(trained.row(int(i)))
+
+
+_DRAW_BYTES = 64 * 2**20
+"""Memory for the random draws taken ahead of a batch's episodes."""
 
 
 @hookimpl

@@ -68,7 +68,7 @@ def run_cell(cell: Cell) -> CellStats:
         {cell.agent: cell.hyperparameters},
         trial_seeds(cell.seed, cell.trials, 1),
     )
-    totals = [row[0] for row in play_trials(plan, range(cell.trials))]
+    totals = [trial.totals[0] for trial in play_trials(plan, range(cell.trials))]
     mean = float(np.mean(totals))
     half = normal_quantile(0.95) * sem(totals)
     optimum = episode_optimum(make_env(cell.env_id, cell.env_kwargs)).expected_return

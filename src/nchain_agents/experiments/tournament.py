@@ -26,7 +26,7 @@ import numpy as np
 
 from nchain_agents.errors import InvalidArgumentError, JobsFailedError
 from nchain_agents.evaluation import normal_quantile, sem
-from nchain_agents.experiments.trials import TrialPlan, make_env, play_batch, trial_seeds
+from nchain_agents.experiments.trials import Trial, TrialPlan, make_env, play_batch, trial_seeds
 from nchain_agents.registry import default_registry, load_agent
 
 DEFAULT_AGENTS = ("naive-sum", "q-table", "eps-greedy-q-table")
@@ -45,6 +45,9 @@ class TournamentResult:
         optimum: expected game total of the optimal stationary policy (from the
             env's exact solver), or ``None`` when the env has no model.
         seed, episodes, env_id, env_kwargs: how it was run.
+        optimal_policies: per trial and agent, whether the trained agent's greedy
+            policy earns the optimal expected game total, shape ``(trials, len(agents))``;
+            ``None`` when the env has no model.
     """
 
     agents: tuple[str, ...]
@@ -54,6 +57,7 @@ class TournamentResult:
     episodes: int | None
     env_id: str
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    optimal_policies: np.ndarray | None = None
 
     @property
     def trials(self) -> int:
@@ -95,11 +99,25 @@ class TournamentResult:
         """``optimum - mean total`` per agent."""
         return None if self.optimum is None else self.optimum - self.mean_totals
 
+    @property
+    def fractions_of_optimum(self) -> np.ndarray | None:
+        """``mean total / optimum`` per agent."""
+        return None if not self.optimum else self.mean_totals / self.optimum
+
+    @property
+    def optimal_policy_shares(self) -> np.ndarray | None:
+        """Per agent, the share of trials whose trained greedy policy is optimal."""
+        if self.optimal_policies is None:
+            return None
+        return self.optimal_policies.mean(axis=0)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (per-trial totals included)."""
         shares_ci = self.share_intervals()
         totals_ci = self.total_intervals()
         regrets = self.regrets
+        fractions = self.fractions_of_optimum
+        optimal = self.optimal_policy_shares
         return {
             "agents": list(self.agents),
             "trials": self.trials,
@@ -117,6 +135,8 @@ class TournamentResult:
                     "mean_total": float(self.mean_totals[i]),
                     "mean_total_ci95": [float(x) for x in totals_ci[i]],
                     "regret": None if regrets is None else float(regrets[i]),
+                    "fraction_of_optimum": None if fractions is None else float(fractions[i]),
+                    "optimal_policy_share": None if optimal is None else float(optimal[i]),
                 }
                 for i, name in enumerate(self.agents)
             ],
@@ -170,6 +190,7 @@ def tournament(
     trials_per_task: int | None = None,
     common_random_numbers: bool = False,
     timeout: float | None = None,
+    batch_size: int | None = None,
 ) -> TournamentResult:
     """Run the tutorial's tournament.
 
@@ -185,14 +206,18 @@ def tournament(
         progress: called as ``progress(done, trials)`` as trials finish.
         backend: ``"local"`` (threads) or ``"ray"`` (tasks; see :mod:`nchain_agents.experiments.jobs`).
         address: Ray cluster address (default: ``RAY_ADDRESS`` or a local Ray).
-        trials_per_task: trials batched into one job (default: 1 locally; on Ray,
-            enough for about 32 tasks, so task overhead stays small).
+        trials_per_task: trials in one job (default: locally, one per trial, or, when
+            an agent trains in batches (keras-dqn), an equal share per worker; on Ray,
+            enough for about 32 tasks, so task overhead stays small). A job trains its
+            trials' agents of a kind together: batched where the agent can.
         common_random_numbers: ``False`` (default, the tutorial's experiment): the
             games of a trial are played in turn on one env whose random stream runs
             on, so each agent meets its own slips. ``True``: every game restarts from
             the same seed, so agents of a trial meet the same slips, identical
             policies tie, and ties go to the earlier agent (a different experiment).
         timeout: seconds one job (a batch of trials) may take; ``None``: no limit.
+        batch_size: most agents of one kind trained at once in a batched loop
+            (``None``: the agent class chooses from the work and the machine's memory).
 
     Raises:
         InvalidArgumentError, UnknownAgentError, HyperparameterError, SpaceMismatchError:
@@ -224,6 +249,10 @@ def tournament(
         raise InvalidArgumentError(
             f"trials_per_task must be None or an integer >= 1, got {trials_per_task!r}"
         )
+    if batch_size is not None and not is_whole_number(batch_size, 1):
+        raise InvalidArgumentError(
+            f"batch_size must be None or an integer >= 1, got {batch_size!r}"
+        )
     registry = default_registry()
     env_kwargs = dict(env_kwargs or {})
     env = make_env(env_id, env_kwargs)
@@ -239,11 +268,12 @@ def tournament(
         hyperparameters,
         trial_seeds(seed, trials, len(agents)),
         bool(common_random_numbers),
+        None if batch_size is None else int(batch_size),
     )
     if backend == "local":
         for name in agents:  # heavy imports once, here, before worker threads start
             registry.agent_class(name).prepare()
-    size = trials_per_task or (1 if backend == "local" else max(1, math.ceil(trials / 32)))
+    size = trials_per_task or _job_size(agents, trials, workers, backend)
     batches = [list(range(i, min(i + size, trials))) for i in range(0, trials, size)]
     done = 0
 
@@ -263,15 +293,34 @@ def tournament(
         on_result=on_result,
         timeout=timeout,
     )
-    rows: list[list[float]] = []
+    played: list[Trial] = []
     for batch, result in zip(batches, results, strict=True):
         if isinstance(result, JobFailure):
             raise JobsFailedError(
                 f"trials {batch[0]}-{batch[-1]} failed after {result.attempts} attempt(s): "
                 f"{result.error}"
             )
-        rows.extend(result)
-    totals = np.array(rows, dtype=np.float64)
+        played.extend(result)
+    totals = np.array([trial.totals for trial in played], dtype=np.float64)
     if not all(math.isfinite(x) for x in totals.ravel()):
         raise JobsFailedError("a game returned a non-finite total (did rewards overflow?)")
-    return TournamentResult(agents, totals, optimum, seed, episodes, env_id, env_kwargs)
+    flags = [trial.optimal for trial in played]
+    optimal = None if any(f is None for f in flags) else np.array(flags, dtype=bool)
+    return TournamentResult(
+        agents, totals, optimum, seed, episodes, env_id, env_kwargs, optimal_policies=optimal
+    )
+
+
+def _job_size(agents: tuple[str, ...], trials: int, workers: int, backend: str) -> int:
+    """Trials per job: about 32 Ray tasks; locally one trial per job, unless an agent
+    trains in batches, whose batches are then one per worker (each job trains its
+    trials' agents together)."""
+    if backend != "local":
+        return max(1, math.ceil(trials / 32))
+    from nchain_agents.fused import FusedNChain
+
+    registry = default_registry()
+    classes = [registry.agent_class(name) for name in agents]
+    if any(issubclass(cls, FusedNChain) and cls.batches() for cls in classes):
+        return max(1, math.ceil(trials / workers))
+    return 1

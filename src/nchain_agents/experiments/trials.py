@@ -15,13 +15,16 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nchain_agents.errors import InvalidArgumentError, short_repr
 from nchain_agents.evaluation import evaluate
 from nchain_agents.registry import load_agent
+
+if TYPE_CHECKING:
+    from nchain_gym import EpisodeOptimum
 
 
 def trial_seeds(seed: int | None, trials: int, n_agents: int) -> list[tuple[list[int], int]]:
@@ -37,7 +40,11 @@ def trial_seeds(seed: int | None, trials: int, n_agents: int) -> list[tuple[list
 
 @dataclass(frozen=True)
 class TrialPlan:
-    """Everything a worker needs to run trials (picklable, so Ray can ship it)."""
+    """Everything a worker needs to run trials (picklable, so Ray can ship it).
+
+    ``batch_size`` caps how many agents of one kind train at once when the agent class
+    trains batches (``None``: the class chooses from the work and the machine).
+    """
 
     agents: tuple[str, ...]
     episodes: int | None
@@ -46,35 +53,74 @@ class TrialPlan:
     hyperparameters: dict[str, dict[str, Any]]
     seeds: list[tuple[list[int], int]]
     common_random_numbers: bool = False
+    batch_size: int | None = None
 
 
-def play_trials(plan: TrialPlan, indices: Sequence[int]) -> list[list[float]]:
-    """Play the given trials: the greedy-game totals, one row per trial, one per agent.
+@dataclass(frozen=True)
+class Trial:
+    """One trial's outcome, per agent in plan order.
 
-    The one primitive of tournaments and sweeps: each agent of a trial is trained from
-    scratch with its own seed on its own env, then the trained agents play one greedy
-    game each on the trial's game env (see the module docstring).
+    Attributes:
+        totals: the greedy-game totals.
+        optimal: whether each agent's greedy policy earns the optimal expected game
+            total (``None`` when the env has no model the solver handles).
     """
-    import gymnasium as gym
 
-    import nchain_gym  # noqa: F401  (registers NChain-v0 in a fresh worker)
+    totals: list[float]
+    optimal: list[bool] | None
 
-    rows = []
-    for index in indices:
-        agent_seeds, game_seed = plan.seeds[index]
-        trained = []
-        for name, agent_seed in zip(plan.agents, agent_seeds, strict=True):
-            agent = load_agent(name, seed=agent_seed, **plan.hyperparameters.get(name, {}))
-            trained.append(agent.learn(gym.make(plan.env_id, **plan.env_kwargs), plan.episodes))
+
+def play_trials(plan: TrialPlan, indices: Sequence[int]) -> list[Trial]:
+    """Play the given trials, in order.
+
+    The one primitive of tournaments and sweeps. Each agent of each trial is trained
+    from scratch with its own seed (all trials' agents of one kind together, through
+    :func:`~nchain_agents.learn_many`, so a kind with a batched loop trains them in
+    lock-step; each still ends exactly as if trained alone); then, trial by trial, the
+    trained agents play one greedy game each on the trial's game env (see the module
+    docstring).
+    """
+    from nchain_agents.base import learn_many
+    from nchain_gym import episode_optimum
+
+    indices = list(indices)
+    env = make_env(plan.env_id, plan.env_kwargs)
+    trained: list[list[Any]] = []
+    for j, name in enumerate(plan.agents):
+        hyperparameters = plan.hyperparameters.get(name, {})
+        agents = [
+            load_agent(name, seed=plan.seeds[index][0][j], **hyperparameters) for index in indices
+        ]
+        trained.append(learn_many(agents, env, plan.episodes, batch_size=plan.batch_size))
+    best = episode_optimum(env)
+    out = []
+    for k, index in enumerate(indices):
+        game_seed = plan.seeds[index][1]
         # One game env per trial; its stream runs on from one agent's game to the next
         # (only the first reset is seeded), unless every game restarts it (CRN).
-        game_env = gym.make(plan.env_id, **plan.env_kwargs)
+        game_env = make_env(plan.env_id, plan.env_kwargs)
         totals = []
-        for i, agent in enumerate(trained):
-            seed = game_seed if i == 0 or plan.common_random_numbers else None
-            totals.append(float(evaluate(agent, game_env, n_episodes=1, seed=seed).returns[0]))
-        rows.append(totals)
-    return rows
+        for j in range(len(plan.agents)):
+            seed = game_seed if j == 0 or plan.common_random_numbers else None
+            result = evaluate(trained[j][k], game_env, n_episodes=1, seed=seed)
+            totals.append(float(result.returns[0]))
+        optimal = None
+        if best.solution is not None and best.expected_return is not None:
+            optimal = [_plays_optimally(agents[k], best, env) for agents in trained]
+        out.append(Trial(totals, optimal))
+    return out
+
+
+def _plays_optimally(agent: Any, best: EpisodeOptimum, env: Any) -> bool:
+    """Whether ``agent``'s greedy policy earns the optimal expected game total (to 1e-9)."""
+    from nchain_gym import policy_return
+
+    assert best.solution is not None and best.expected_return is not None and best.horizon
+    greedy = agent.predict(np.arange(agent.n_states), deterministic=True)[0]
+    if np.array_equal(greedy, best.solution.policy):
+        return True
+    value = policy_return(env, greedy, horizon=best.horizon)
+    return bool(value >= best.expected_return - 1e-9 * max(1.0, abs(best.expected_return)))
 
 
 def make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
@@ -96,6 +142,6 @@ def make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
         ) from None
 
 
-def play_batch(job: tuple[TrialPlan, list[int]]) -> list[list[float]]:
+def play_batch(job: tuple[TrialPlan, list[int]]) -> list[Trial]:
     """``play_trials`` on one job (what a worker thread or Ray task runs)."""
     return play_trials(*job)

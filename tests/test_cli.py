@@ -118,6 +118,24 @@ def test_compare_json_to_stdout_and_named_agents(capsys):
     assert json.loads(out)["agents"] == ["random", "q-table"]
 
 
+def test_compare_all_learners_in_one_tournament(capsys):
+    """``--all`` is the four built-in learners; the table shows each one's share of the
+    optimum and how often its greedy policy is optimal; the JSON is the library's."""
+    args = ["compare", "--all", "--trials", "3", "--episodes", "2", "--seed", "4", "--json"]
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    data = json.loads(out)
+    assert data["agents"] == ["naive-sum", "q-table", "eps-greedy-q-table", "keras-dqn"]
+    expected = tournament(data["agents"], trials=3, episodes=2, seed=4).to_dict()
+    assert data == json.loads(json.dumps(expected))
+    for row in data["results"]:
+        assert row["fraction_of_optimum"] == pytest.approx(row["mean_total"] / data["optimum"])
+        assert 0 <= row["optimal_policy_share"] <= 1
+    code, out, _ = run(capsys, *args[:-1], "--batch-size", "1")
+    assert code == 0
+    assert "keras-dqn" in out and "optimum" in out and "optimal policy: share of trials" in out
+
+
 def test_solve(capsys):
     code, out, _ = run(capsys, "solve", "--json")
     assert code == 0
@@ -279,6 +297,8 @@ def test_sweep_rows_stay_distinguishable_at_80_columns(capsys):
         (["train", "q-table", "--episodes", "1", "-o", "exists"], "exists.zip exists; pass --force"),
         (["train", "q-table", "--episodes", "1", "--json", "exists.zip"], "exists.zip exists; pass --force"),
         (["compare", "--trials", "1", "--plot", "exists.zip"], "exists.zip exists; pass --force"),
+        (["compare", "--all", "q-table"], "give agent names or --all, not both"),
+        (["compare", "--batch-size", "0"], "expected a number >= 1, got 0"),
     ],
 )  # fmt: skip
 def test_more_bad_input_is_one_line(capsys, tmp_path, monkeypatch, argv, pattern):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -126,3 +127,41 @@ def test_long_run_matches_the_tutorials_experiment():
 def test_bad_input(kwargs, error, pattern):
     with pytest.raises(error, match=pattern):
         small(**kwargs)
+
+
+def test_batched_and_one_at_a_time_tournaments_agree():
+    """keras-dqn trials trained in one batch, in two batches (two workers), capped
+    batches, and one at a time (one trial per job) give the same games, bit for bit."""
+    kwargs = {
+        "agents": ("q-table", "keras-dqn"), "trials": 5, "episodes": 3, "seed": 5,
+        "env_kwargs": {"max_episode_steps": 60},
+    }  # fmt: skip
+    one_batch = tournament(**kwargs)
+    assert one_batch.optimal_policies is not None and one_batch.optimal_policies.shape == (5, 2)
+    for other in (
+        tournament(**kwargs, workers=2),
+        tournament(**kwargs, batch_size=2),
+        tournament(**kwargs, trials_per_task=1),
+    ):
+        np.testing.assert_array_equal(other.totals, one_batch.totals)
+        np.testing.assert_array_equal(other.optimal_policies, one_batch.optimal_policies)
+
+
+def test_optimal_policy_flags_follow_the_greedy_policies():
+    """A trial's flag is set exactly when the agent's greedy policy earns the optimum:
+    on the default chain that is 'forward everywhere'; naive-sum, which locks into
+    backward at state 0, is never optimal with the tutorial's budget."""
+    from nchain_agents import load_agent
+    from nchain_agents.experiments.trials import trial_seeds
+    from nchain_gym import solve
+
+    result = tournament(("naive-sum", "eps-greedy-q-table"), trials=6, seed=2)
+    seeds = trial_seeds(2, 6, 2)
+    optimal = solve().policy
+    for t, (agent_seeds, _) in enumerate(seeds):
+        for j, name in enumerate(result.agents):
+            agent = load_agent(name, seed=agent_seeds[j]).learn(gym.make("NChain-v0"))
+            greedy = agent.predict(np.arange(5), deterministic=True)[0]
+            assert result.optimal_policies[t, j] == np.array_equal(greedy, optimal)
+    assert not result.optimal_policies[:, 0].any()
+    assert result.optimal_policy_shares[1] == result.optimal_policies[:, 1].mean()

@@ -199,10 +199,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from nchain_agents import tournament
-    from nchain_agents.experiments.tournament import DEFAULT_AGENTS
+    from nchain_agents.experiments.tournament import DEFAULT_AGENTS, LEARNERS
     from nchain_agents.progress import ProgressBar
 
-    agents = args.agents or list(DEFAULT_AGENTS)
+    if args.all and args.agents:
+        raise UserError("give agent names or --all, not both")
+    agents = list(LEARNERS) if args.all else args.agents or list(DEFAULT_AGENTS)
     for target in (args.json, args.plot):
         check_output(target, args.force)
     with ProgressBar("tournament", args.trials, "trials", transient=True) as bar:
@@ -217,6 +219,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             backend=args.backend,
             address=args.address,
             timeout=args.timeout,
+            batch_size=args.batch_size,
         )
     writers: list[tuple[str, Callable[[], Any]]] = []
     if args.plot:

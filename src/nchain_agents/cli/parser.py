@@ -123,9 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "compare", "the tutorial's tournament: train each agent per trial, one greedy game each",
-        "  nchain compare\n  nchain compare naive-sum eps-greedy-q-table --trials 300 --jobs 2 --plot t.png\n",
+        "  nchain compare\n  nchain compare --all\n"
+        "  nchain compare naive-sum eps-greedy-q-table --trials 300 --jobs 2 --plot t.png\n",
     )  # fmt: skip
     p.add_argument("agents", nargs="*", help="registry names (default: the three tabular agents)")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every built-in learner: naive-sum q-table eps-greedy-q-table keras-dqn",
+    )
     p.add_argument("--trials", type=_positive, default=100, help="trials (default 100)")
     p.add_argument(
         "--episodes", type=_non_negative, help="training episodes per agent (default: each agent's)"
@@ -135,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=_jobs, default=2, help=f"worker threads, at most {MAX_WORKERS} (default 2)"
     )
     p.add_argument("--env", default="NChain-v0", help="Gymnasium env id (default NChain-v0)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        help="most agents of one kind trained at once in a batched loop "
+        "(default: chosen from the trials and the memory available)",
+    )
     p.add_argument("--plot", metavar="FILE.png", help="write wins and game totals with CIs")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     _backend_arguments(p)

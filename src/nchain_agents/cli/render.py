@@ -49,25 +49,40 @@ def print_q_table(q, solution) -> None:
 
 
 def print_tournament(result) -> None:
+    """One row per agent; fits 80 columns with the four built-in learners' names."""
+    from rich import box
     from rich.table import Table
 
     title = f"tournament: {result.trials} trials, seed {result.seed}"
     if result.optimum is not None:
         title += f", optimum {result.optimum:.1f}"
-    table = Table(title=title)
-    for column in ("agent", "wins", "share (95 % CI)", "mean game total (95 % CI)", "regret"):
-        table.add_column(column, justify="right" if column != "agent" else "left")
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
+    table.add_column("agent", no_wrap=True)
+    for column in (
+        "wins",
+        "share\n[95 % CI]",
+        "mean total\n[95 % CI]",
+        "of\noptimum",
+        "optimal\npolicy",
+    ):
+        table.add_column(column, justify="right", no_wrap=True)
     share_ci, total_ci = result.share_intervals(), result.total_intervals()
-    regrets = result.regrets
+    fractions, optimal = result.fractions_of_optimum, result.optimal_policy_shares
     for i, name in enumerate(result.agents):
         table.add_row(
             escape(name),
             str(result.wins[i]),
             f"{100 * result.shares[i]:.0f} % [{100 * share_ci[i, 0]:.0f}, {100 * share_ci[i, 1]:.0f}]",
-            f"{result.mean_totals[i]:.1f} [{total_ci[i, 0]:.1f}, {total_ci[i, 1]:.1f}]",
-            "-" if regrets is None else f"{regrets[i]:.1f}",
+            f"{result.mean_totals[i]:.0f} [{total_ci[i, 0]:.0f}, {total_ci[i, 1]:.0f}]",
+            "-" if fractions is None else f"{100 * fractions[i]:.1f} %",
+            "-" if optimal is None else f"{100 * optimal[i]:.0f} %",
         )
     console().print(table)
+    if optimal is not None:
+        console().print(
+            "optimal policy: share of trials whose trained greedy policy earns the optimum",
+            style="dim",
+        )
 
 
 def _setting_keys(rows: list[Any]) -> list[str]:

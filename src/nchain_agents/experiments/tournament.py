@@ -30,6 +30,9 @@ from nchain_agents.experiments.trials import Trial, TrialPlan, make_env, play_ba
 from nchain_agents.registry import default_registry, load_agent
 
 DEFAULT_AGENTS = ("naive-sum", "q-table", "eps-greedy-q-table")
+"""The tutorial's tournament: its three tables."""
+LEARNERS = (*DEFAULT_AGENTS, "keras-dqn")
+"""Every built-in learner: the tutorial's three tables and its Keras DQN."""
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(trials_done, trials)`` from the calling thread."""

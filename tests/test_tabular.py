@@ -318,3 +318,22 @@ def test_learn_many_equals_learn_for_every_tabular_agent():
         assert agent.history == alone.history
         np.testing.assert_array_equal(agent.q_values(), alone.q_values())
         assert agent.rng.bit_generator.state == alone.rng.bit_generator.state
+
+
+def test_evaluate_looks_greedy_actions_up_and_plays_the_same_games():
+    """For agents whose greedy policy is a table, ``evaluate`` plays from a table made
+    once; the games are those of calling ``predict`` at every step (as for any SB3 model)."""
+    import gymnasium as gym
+
+    from nchain_agents import evaluate, load_agent
+
+    class PredictOnly:  # not an Agent: evaluate calls predict every step
+        def __init__(self, agent):
+            self.predict = agent.predict
+
+    for name in ("q-table", "naive-sum"):
+        agent = load_agent(name, seed=3).learn(gym.make("NChain-v0"), 30)
+        assert type(agent).greedy_is_a_table
+        fast = evaluate(agent, gym.make("NChain-v0"), n_episodes=3, seed=9)
+        slow = evaluate(PredictOnly(agent), gym.make("NChain-v0"), n_episodes=3, seed=9)
+        np.testing.assert_array_equal(fast.returns, slow.returns)

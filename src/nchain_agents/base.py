@@ -144,6 +144,10 @@ class Agent(ABC):
     distribution: ClassVar[str | None] = None
     """Stamped by the registry: the distribution (and below, version) providing it."""
     distribution_version: ClassVar[str | None] = None
+    greedy_is_a_table: ClassVar[bool] = False
+    """Set ``True`` when ``policy(states, deterministic=True)`` depends on the states
+    only (no randomness, no memory): ``evaluate`` then looks greedy actions up in a
+    table made once instead of calling ``predict`` every step."""
 
     def __post_init__(self) -> None:
         validate_fields(self)

@@ -80,18 +80,24 @@ def evaluate(
     if seed is not None and not is_whole_number(seed, 0):
         raise InvalidArgumentError(f"seed must be None or an integer >= 0, got {seed!r}")
     check_episodes_end(env)  # an episode that never ends would never return
+    greedy = None
     if isinstance(agent, Agent):
-        agent.check_env(env)
-        agent.q_values()  # a NotTrainedError now rather than mid-episode  # spaces must match what the agent was trained on
+        agent.check_env(env)  # spaces must match what the agent was trained on
+        agent.q_values()  # a NotTrainedError now rather than mid-episode
+        if deterministic and type(agent).greedy_is_a_table:
+            greedy = agent.predict(np.arange(agent.n_states), deterministic=True)[0].tolist()
     returns = np.zeros(n_episodes)
     lengths = np.zeros(n_episodes, dtype=np.int64)
     for episode in range(n_episodes):
         obs, _ = env.reset(seed=seed if episode == 0 else None)
         state, start, total, steps = None, True, 0.0, 0
         while True:
-            action, state = agent.predict(
-                obs, state=state, episode_start=np.array([start]), deterministic=deterministic
-            )
+            if greedy is not None:
+                action = greedy[int(obs)]
+            else:
+                action, state = agent.predict(
+                    obs, state=state, episode_start=np.array([start]), deterministic=deterministic
+                )
             obs, reward, terminated, truncated, _ = env.step(int(np.asarray(action).item()))
             total += float(reward)
             steps += 1

@@ -58,6 +58,7 @@ class TabularAgent(Agent, FusedNChain):
     update_step: ClassVar[Any]
     choose_action: ClassVar[Any] = staticmethod(tutorial_action)
     default_episodes = 500
+    greedy_is_a_table = True
 
     def rule_parameters(self) -> np.ndarray:
         """The ``params`` vector (float64) handed to ``update_step``. Default: empty."""

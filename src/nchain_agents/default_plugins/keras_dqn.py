@@ -52,6 +52,7 @@ class KerasDQNAgent(Agent, FusedNChain):
     )
 
     default_episodes = 1000
+    greedy_is_a_table = True
 
     @classmethod
     def prepare(cls) -> None:

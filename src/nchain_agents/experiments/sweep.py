@@ -60,6 +60,7 @@ def run_cell(cell: Cell) -> CellStats:
     """Run one cell: its trials of one agent, through the same primitive as tournaments."""
     from nchain_gym import episode_optimum
 
+    best = episode_optimum(make_env(cell.env_id, cell.env_kwargs))
     plan = TrialPlan(
         (cell.agent,),
         cell.episodes,
@@ -67,12 +68,12 @@ def run_cell(cell: Cell) -> CellStats:
         cell.env_kwargs,
         {cell.agent: cell.hyperparameters},
         trial_seeds(cell.seed, cell.trials, 1),
+        optimum=best,
     )
     totals = [trial.totals[0] for trial in play_trials(plan, range(cell.trials))]
     mean = float(np.mean(totals))
     half = normal_quantile(0.95) * sem(totals)
-    optimum = episode_optimum(make_env(cell.env_id, cell.env_kwargs)).expected_return
-    return CellStats(totals, mean, (mean - half, mean + half), optimum)
+    return CellStats(totals, mean, (mean - half, mean + half), best.expected_return)
 
 
 @dataclass(frozen=True)

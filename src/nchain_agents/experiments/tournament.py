@@ -261,7 +261,8 @@ def tournament(
     env = make_env(env_id, env_kwargs)
     for name in agents:  # hyperparameters and spaces, checked before any work
         load_agent(name, **hyperparameters.get(name, {})).check_env(env)
-    optimum = episode_optimum(env).expected_return
+    best = episode_optimum(env)
+    optimum = best.expected_return
     trials = int(trials)
     plan = TrialPlan(
         agents,
@@ -272,6 +273,7 @@ def tournament(
         trial_seeds(seed, trials, len(agents)),
         bool(common_random_numbers),
         None if batch_size is None else int(batch_size),
+        best,
     )
     if backend == "local":
         for name in agents:  # heavy imports once, here, before worker threads start

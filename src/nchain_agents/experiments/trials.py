@@ -44,6 +44,8 @@ class TrialPlan:
 
     ``batch_size`` caps how many agents of one kind train at once when the agent class
     trains batches (``None``: the class chooses from the work and the machine).
+    ``optimum`` is the env's :func:`~nchain_gym.episode_optimum`, computed once by the
+    caller (``None``: each job computes it).
     """
 
     agents: tuple[str, ...]
@@ -54,6 +56,7 @@ class TrialPlan:
     seeds: list[tuple[list[int], int]]
     common_random_numbers: bool = False
     batch_size: int | None = None
+    optimum: EpisodeOptimum | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,8 @@ def play_trials(plan: TrialPlan, indices: Sequence[int]) -> list[Trial]:
             load_agent(name, seed=plan.seeds[index][0][j], **hyperparameters) for index in indices
         ]
         trained.append(learn_many(agents, env, plan.episodes, batch_size=plan.batch_size))
-    best = episode_optimum(env)
+    best = plan.optimum if plan.optimum is not None else episode_optimum(env)
+    verdicts: dict[bytes, bool] = {}  # greedy policy -> optimal? (few distinct ones)
     out = []
     for k, index in enumerate(indices):
         game_seed = plan.seeds[index][1]
@@ -106,21 +110,28 @@ def play_trials(plan: TrialPlan, indices: Sequence[int]) -> list[Trial]:
             totals.append(float(result.returns[0]))
         optimal = None
         if best.solution is not None and best.expected_return is not None:
-            optimal = [_plays_optimally(agents[k], best, env) for agents in trained]
+            optimal = [_plays_optimally(agents[k], best, env, verdicts) for agents in trained]
         out.append(Trial(totals, optimal))
     return out
 
 
-def _plays_optimally(agent: Any, best: EpisodeOptimum, env: Any) -> bool:
+def _plays_optimally(
+    agent: Any, best: EpisodeOptimum, env: Any, verdicts: dict[bytes, bool]
+) -> bool:
     """Whether ``agent``'s greedy policy earns the optimal expected game total (to 1e-9)."""
     from nchain_gym import policy_return
 
     assert best.solution is not None and best.expected_return is not None and best.horizon
     greedy = agent.predict(np.arange(agent.n_states), deterministic=True)[0]
-    if np.array_equal(greedy, best.solution.policy):
-        return True
-    value = policy_return(env, greedy, horizon=best.horizon)
-    return bool(value >= best.expected_return - 1e-9 * max(1.0, abs(best.expected_return)))
+    key = np.asarray(greedy, dtype=np.int64).tobytes()
+    if key not in verdicts:
+        if np.array_equal(greedy, best.solution.policy):
+            verdicts[key] = True
+        else:
+            value = policy_return(env, greedy, horizon=best.horizon)
+            limit = best.expected_return - 1e-9 * max(1.0, abs(best.expected_return))
+            verdicts[key] = bool(value >= limit)
+    return verdicts[key]
 
 
 def make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:

@@ -59,8 +59,9 @@ def run(episodes, first_seed):
     start = time.perf_counter()
     learn_many(agents, env, episodes)
     return time.perf_counter() - start
+run(1, 2 * 10**6)  # warm-up: TensorFlow's and XLA's first-use costs
 short = run(1, 0)  # set-up, compilation and one episode
-long = run(1 + extra, 10**6)
+long = run(1 + extra, 10**6)  # the same plus `extra` episodes
 print(json.dumps({
     "us_per_agent_step": (long - short) / (extra * 1000 * size) * 1e6,
     "compile_and_first_s": short,
@@ -104,7 +105,7 @@ def main() -> None:
 
     print("batched keras-dqn, NChain-v0 (compilation excluded):")
     print("       B   us/agent-step   compile + 1st episode   peak memory")
-    for size, extra in ((1, 20), (10, 10), (100, 4), (1000, 2)):
+    for size, extra in ((1, 1000), (10, 300), (100, 40), (1000, 5)):  # a few s of work each
         _, row = fresh(SCALING, str(size), str(extra))
         print(
             f"  {size:6d}   {row['us_per_agent_step']:13.3f}   "

@@ -42,7 +42,9 @@ def main() -> None:
     top = result.totals.max(axis=1, keepdims=True)
     ties = int(((result.totals == top).sum(axis=1) > 1).sum())
     print(f"{result.trials} trials, seed {args.seed}; optimum {result.optimum:.1f}\n")
-    print("| agent | win share [95 % CI] | mean game total [95 % CI] | of optimum | greedy policy optimal |")
+    print(
+        "| agent | win share [95 % CI] | mean game total [95 % CI] | of optimum | greedy policy optimal |"
+    )
     print("|---|---|---|---|---|")
     for i, name in enumerate(result.agents):
         print(
@@ -57,7 +59,9 @@ def main() -> None:
     q = np.stack([a.q_values() for a in learn_many(agents, env, args.episodes)])
     mean, spread = q.mean(axis=0), q.std(axis=0)
     star = solve().q
-    print(f"keras-dqn Q (seed 0; mean ± sd over seeds 0-{args.seeds - 1}) beside Q* and the tutorial's:\n")
+    print(
+        f"keras-dqn Q (seed 0; mean ± sd over seeds 0-{args.seeds - 1}) beside Q* and the tutorial's:\n"
+    )
     print("| state | seed 0 | mean ± sd | Q* | tutorial |")
     print("|---|---|---|---|---|")
     for s in range(5):

@@ -59,6 +59,19 @@ def test_ray_tournament_equals_local(local_ray):
     assert local.to_dict() == remote.to_dict()
 
 
+@pytest.mark.slow
+def test_ray_tasks_train_keras_batches_like_local(local_ray):
+    """A Ray task takes a batch of trials and trains its keras-dqn agents together; the
+    games equal the local run's (one batch per worker) bit for bit."""
+    kwargs = {
+        "agents": ("q-table", "keras-dqn"), "trials": 6, "episodes": 2, "seed": 3,
+        "env_kwargs": {"max_episode_steps": 50},
+    }  # fmt: skip
+    local = tournament(**kwargs, workers=2)
+    remote = tournament(**kwargs, backend="ray", trials_per_task=3)
+    assert local.to_dict() == remote.to_dict()
+
+
 SWEEP = {
     "agents": ["q-table", "eps-greedy-q-table"],
     "grid": {"learning_rate": [0.5, 0.8], "epsilon": [0.3]},

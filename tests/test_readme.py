@@ -31,6 +31,7 @@ REDUCED = [
     ("trials=100, seed=0, workers=2", "trials=10, seed=0, workers=2"),
     ("tournament(trials=2000, seed=0", "tournament(trials=20, episodes=20, seed=0"),
     ("seeds=[0, 1, 2], trials=50", "seeds=[0], trials=2, episodes=20"),
+    ("nchain compare --all", "nchain compare --all --trials 2 --episodes 3"),
 ]
 
 
@@ -102,3 +103,25 @@ def test_every_readme_example_runs(tmp_path):
                 run_checked(["bash", "-c", command], cwd=tmp_path, env=env)
     assert counts["bash"] >= 3 and counts["python"] >= 6
     assert (tmp_path / "eps.zip").exists() and (tmp_path / "result.png").exists()
+
+
+@pytest.mark.slow
+def test_the_four_learner_example_prints_the_readme_tables():
+    """``examples/four_learners.py`` (which reproduces the README's four-learner
+    section) runs, here at a tiny budget, and prints both tables in the README's shape."""
+    import subprocess
+
+    script = ROOT / "examples" / "four_learners.py"
+    args = ["--trials", "3", "--seeds", "2", "--episodes", "3"]
+    out = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, check=True
+    ).stdout
+    readme = README.read_text()
+    for header in (
+        "| agent | win share [95 % CI] | mean game total [95 % CI] | of optimum |",
+        "| state | seed 0 |",
+    ):
+        assert header in out
+        assert header.split(" [")[0].split(" | seed")[0] in readme
+    for name in ("naive-sum", "q-table", "eps-greedy-q-table", "keras-dqn"):
+        assert f"| `{name}` |" in out

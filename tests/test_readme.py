@@ -32,6 +32,7 @@ REDUCED = [
     ("tournament(trials=2000, seed=0", "tournament(trials=20, episodes=20, seed=0"),
     ("seeds=[0, 1, 2], trials=50", "seeds=[0], trials=2, episodes=20"),
     ("nchain compare --all", "nchain compare --all --trials 2 --episodes 3"),
+    ("nchain tutorial -o tutorial.html", "nchain tutorial --quick --force -o tutorial.html"),
 ]
 
 

@@ -331,3 +331,22 @@ def cmd_solve(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return 0
+
+
+def cmd_tutorial(args: argparse.Namespace) -> int:
+    from nchain_agents.progress import ProgressBar
+    from nchain_agents.tutorial import write_tutorial
+
+    check_output(args.output, args.force)
+    steps = 8  # the sections reproduce() announces
+    done = 0
+    with ProgressBar("tutorial", steps, "sections", transient=True) as bar:
+
+        def progress(text: str) -> None:
+            nonlocal done
+            bar.update(done, text=text)
+            done += 1
+
+        path = write_tutorial(args.output, seed=args.seed, quick=args.quick, progress=progress)
+    print(f"wrote {path}: open it in any browser (it needs no network)")
+    return 0

@@ -12,6 +12,7 @@ from nchain_agents.cli.commands import (
     cmd_solve,
     cmd_sweep,
     cmd_train,
+    cmd_tutorial,
 )
 from nchain_agents.cli.options import MAX_HORIZON, at_least, seconds
 from nchain_agents.experiments.jobs import MAX_WORKERS
@@ -195,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace existing output files")
     _backend_arguments(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = command(
+        "tutorial",
+        "reproduce the whole Q-learning tutorial as one offline HTML page (about a minute)",
+        "  nchain tutorial -o tutorial.html\n  nchain tutorial --quick -o quick.html\n",
+    )
+    p.add_argument(
+        "-o", "--output", default="tutorial.html", help="the page to write (default tutorial.html)"
+    )
+    p.add_argument("--seed", type=_seed, default=0, help="seed of every experiment (default 0)")
+    p.add_argument("--quick", action="store_true", help="small budgets: a page in seconds")
+    p.add_argument("--force", action="store_true", help="replace an existing page")
+    p.set_defaults(func=cmd_tutorial)
 
     p = command(
         "solve",

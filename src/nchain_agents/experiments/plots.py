@@ -39,10 +39,16 @@ def _error_bars(values: np.ndarray, intervals: np.ndarray) -> np.ndarray:
     return np.maximum(np.stack([values - intervals[:, 0], intervals[:, 1] - values]), 0.0)
 
 
-def _save(fig, path: str | Path) -> Path:
+def png_bytes(fig) -> bytes:
+    """A figure as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+    return buffer.getvalue()
+
+
+def _save(fig, path: str | Path) -> Path:
+    data = png_bytes(fig)
+    return atomic_write(path, lambda handle: handle.write(data))
 
 
 def plot_training(
@@ -56,6 +62,11 @@ def plot_training(
         title: figure title.
         optimal_level: mean reward per step of the optimal policy, drawn for reference.
     """
+    return _save(training_figure(history, title=title, optimal_level=optimal_level), path)
+
+
+def training_figure(history: History, *, title: str = "", optimal_level: float | None = None):
+    """The figure :func:`plot_training` writes."""
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
     curve = history.mean_reward
@@ -68,11 +79,16 @@ def plot_training(
     ax.set_title(title or "training curve")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return fig
 
 
 def plot_tournament(result: TournamentResult, path: str | Path) -> Path:
     """Win shares (Wilson 95 % intervals) and mean game totals (95 % intervals)."""
+    return _save(tournament_figure(result), path)
+
+
+def tournament_figure(result: TournamentResult):
+    """The figure :func:`plot_tournament` writes."""
     fig = _figure(10, 4.5)
     left, right = fig.subplots(1, 2)
     names = list(result.agents)
@@ -98,7 +114,7 @@ def plot_tournament(result: TournamentResult, path: str | Path) -> Path:
     right.set_title("mean game total (95 % CI)")
     for ax in (left, right):
         ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
 def plot_sweep(result: SweepResult, path: str | Path) -> Path:

@@ -366,11 +366,10 @@ def render_html(report: Report) -> str:
     add(f"<p>Greedy policy: <b>{_e(_policy(keras['policy']))}</b>.</p></section>")
 
     add('<section id="four"><h2>Beyond the article: all four learners</h2>')
+    budgets = "the quick page's short budgets" if report.quick else "its default budget"
     add(
         "<p>The article never lets its network into the tournament. Here it plays: "
-        f"{four.trials} trials, every agent at its default budget"
-        + (" (quick: short budgets)" if report.quick else "")
-        + ".</p>"
+        f"{four.trials} trials, every agent at {budgets}.</p>"
     )
     rows = _shares_rows(four)
     optimal = four.optimal_policy_shares

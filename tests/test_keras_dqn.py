@@ -383,3 +383,17 @@ def test_learn_many_refuses_bad_arguments():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(InvalidArgumentError, match="batch_size"):
             learn_many([agent], short_env(), 1, batch_size=bad)
+
+
+def test_the_automatic_batch_fits_an_eighth_of_the_free_memory(monkeypatch):
+    """Draws cost 72 bytes per step per agent at most (24 bytes, held three times):
+    with 8 x 72 x 1000 x 10 bytes free (plus the per-agent allowance), ten agents of
+    1000-step episodes fit; never fewer than one, never more than 1024."""
+    from nchain_agents.default_plugins import keras_dqn
+
+    ten = 8 * 10 * (72 * 1000 + 4096)
+    monkeypatch.setattr(keras_dqn, "_available_memory", lambda: ten)
+    assert keras_dqn.auto_batch_size(1000) == 10
+    assert keras_dqn.auto_batch_size(10**9) == 1
+    monkeypatch.setattr(keras_dqn, "_available_memory", lambda: 2**50)
+    assert keras_dqn.auto_batch_size(1000) == 1024

@@ -208,6 +208,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for target in (args.json, args.plot):
         check_output(target, args.force)
     with ProgressBar("tournament", args.trials, "trials", transient=True) as bar:
+        batched = [name for name in agents if _trains_in_batches(name)]
+        note = f"({', '.join(batched)}: counted per batch)"
+        note = note if batched else ""  # a batch reports when all of its trials are done
+        bar.update(0, text=note)
         result = tournament(
             agents,
             trials=args.trials,
@@ -215,7 +219,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             seed=args.seed,
             workers=args.jobs,
             env_id=args.env,
-            progress=lambda done, total: bar.update(done),
+            progress=lambda done, total: bar.update(done, text=note),
             backend=args.backend,
             address=args.address,
             timeout=args.timeout,
@@ -331,6 +335,18 @@ def cmd_solve(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return 0
+
+
+def _trains_in_batches(name: str) -> bool:
+    from nchain_agents.errors import NChainAgentsError
+    from nchain_agents.fused import FusedNChain
+    from nchain_agents.registry import default_registry
+
+    try:
+        cls = default_registry().agent_class(name)
+    except NChainAgentsError:
+        return False  # the tournament names the problem
+    return issubclass(cls, FusedNChain) and cls.batches()
 
 
 def cmd_tutorial(args: argparse.Namespace) -> int:

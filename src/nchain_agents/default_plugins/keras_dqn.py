@@ -280,10 +280,10 @@ class KerasDQNAgent(Agent, FusedNChain):
 
 def auto_batch_size(horizon: int) -> int:
     """How many keras-dqn agents to train at once: at most 1024, and few enough that one
-    episode's random draws (24 bytes per step per agent, held twice while stacked) stay
-    within an eighth of the memory available now."""
+    episode's random draws (24 bytes per step per agent, held up to three times: drawn,
+    stacked, and TensorFlow's copy) stay within an eighth of the memory available now."""
     available = _available_memory()
-    per_agent = 48 * max(int(horizon), 1) + 4096
+    per_agent = 72 * max(int(horizon), 1) + 4096
     return int(max(1, min(1024, available // 8 // per_agent)))
 
 

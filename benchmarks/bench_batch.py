@@ -23,16 +23,10 @@ import sys
 import time
 
 from bench_dqn import tutorial_steps
-
-PEAK = """
-def peak_mb():  # VmHWM: this process's own peak
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1]) // 1024
-"""
+from probe import PEAK_MB
 
 TOURNAMENT = (
-    PEAK
+    PEAK_MB
     + """
 import json, sys, time
 from nchain_agents import tournament
@@ -45,7 +39,7 @@ print(json.dumps({"peak_mb": peak_mb(), "shares": result.shares.tolist()}))
 )
 
 SCALING = (
-    PEAK
+    PEAK_MB
     + """
 import json, sys, time
 import gymnasium as gym

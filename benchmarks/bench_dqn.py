@@ -23,13 +23,12 @@ import numpy as np
 import nchain_gym  # noqa: F401
 from nchain_agents import load_agent
 from nchain_agents.dqn_graph import import_tensorflow
+from probe import PEAK_MB
 
-FUSED_RUN = """
+FUSED_RUN = (
+    PEAK_MB
+    + """
 import json, time
-def peak_mb():  # VmHWM: this process's own peak (ru_maxrss counts the parent's at fork)
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1]) // 1024
 start = time.perf_counter()
 import gymnasium as gym
 from nchain_agents import load_agent
@@ -40,6 +39,7 @@ print(json.dumps({
     "q": agent.q_values().round(1).tolist(),
 }))
 """
+)
 
 
 def tutorial_steps(steps: int) -> float:

@@ -25,13 +25,12 @@ import numpy as np
 import nchain_gym  # noqa: F401
 from nchain_agents import load_agent
 from nchain_agents.limits import MAX_HISTORY_EPISODES, MAX_NETWORK_PARAMETERS, MAX_TABLE_CELLS
+from probe import PEAK_MB
 
-PROBE = """
+PROBE = (
+    PEAK_MB
+    + """
 import json, sys, time
-def peak_mb():  # VmHWM: this process's own peak (ru_maxrss counts the parent's at fork)
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1]) // 1024
 start = time.perf_counter()
 if sys.argv[1] == "agent":
     from nchain_agents import load
@@ -47,6 +46,7 @@ print(json.dumps({
     "size": int(size),
 }))
 """
+)
 
 
 class WideEnv(gym.Env):

@@ -29,7 +29,7 @@ from nchain_agents.errors import (
     SpaceMismatchError,
     short_repr,
 )
-from nchain_agents.fused import FusedNChain, nchain_params_for
+from nchain_agents.fused import FusedNChain, nchain_params_for, trains_in_batches
 from nchain_agents.history import Callback, EpisodeSink, EpisodeStats, History
 from nchain_agents.hyperparameters import (
     Check,
@@ -621,26 +621,21 @@ def learn_many(
         raise InvalidArgumentError(
             f"batch_size must be None or an integer >= 1, got {batch_size!r}"
         )
-    groups: dict[type, list[tuple[Agent, int, NChainParams, EpisodeSink]]] = {}
+    batches: dict[tuple[type, int, NChainParams], list[tuple[Agent, EpisodeSink]]] = {}
     for agent in agents:
-        if not (isinstance(agent, FusedNChain) and type(agent).batches()):
+        fused = trains_in_batches(type(agent)) and nchain_params_for(agent, env, loop) is not None
+        if not fused:
             agent.learn(env, episodes, loop=loop)
             continue
         count, params = agent._start_learning(env, episodes, loop)
-        if params is None or count == 0:
-            if count:
-                agent._env_loop(env, count, agent._recorder(count, None, None))
-            continue
-        entry = (agent, count, params, agent._recorder(count, None, None))
-        groups.setdefault(type(agent), []).append(entry)
-    for cls, entries in groups.items():
-        by_budget: dict[tuple[int, NChainParams], list[Any]] = {}
-        for agent, count, params, sink in entries:
-            by_budget.setdefault((count, params), []).append((agent, sink))
-        for (count, params), members in by_budget.items():
-            assert issubclass(cls, FusedNChain)
-            cls.learn_nchain_batch(
-                [agent for agent, _ in members], params, count,
-                [sink for _, sink in members], False, batch_size,
-            )  # fmt: skip
+        assert params is not None
+        if count:
+            sink = agent._recorder(count, None, None)
+            batches.setdefault((type(agent), count, params), []).append((agent, sink))
+    for (cls, count, params), members in batches.items():
+        assert issubclass(cls, FusedNChain)
+        cls.learn_nchain_batch(
+            [agent for agent, _ in members], params, count,
+            [sink for _, sink in members], False, batch_size,
+        )  # fmt: skip
     return agents

@@ -116,6 +116,11 @@ def import_tensorflow() -> tuple[Any, Any]:
     return _MODULES
 
 
+def shapes_of(n_states: int, n_actions: int, hidden_units: int) -> list[tuple[int, ...]]:
+    """The shapes of one network's weights: W1, b1, W2, b2."""
+    return [(n_states, hidden_units), (hidden_units,), (hidden_units, n_actions), (n_actions,)]
+
+
 def build_model(n_states: int, n_actions: int, hidden_units: int, seed: int) -> Any:
     """One-hot state -> Dense(hidden, sigmoid) -> Dense(n_actions, linear), as the tutorial."""
     _, keras = import_tensorflow()
@@ -154,7 +159,7 @@ def check_model(model: Any, n_states: int, n_actions: int, hidden_units: int) ->
     else:
         hidden, out = layers
         shapes = [tuple(w.shape) for w in model.trainable_weights]
-        want = [(n_states, hidden_units), (hidden_units,), (hidden_units, n_actions), (n_actions,)]
+        want = shapes_of(n_states, n_actions, hidden_units)
         if shapes != want:
             problems.append(f"weight shapes {shapes}, expected {want}")
         if hidden.activation.__name__ != "sigmoid" or out.activation.__name__ != "linear":
@@ -229,11 +234,6 @@ def choose(q, u_explore, u_action, eps):
 # -- the state and the two compiled paths ---------------------------------------------
 
 
-def shapes_of(n_states: int, n_actions: int, hidden_units: int) -> list[tuple[int, ...]]:
-    """The shapes of one network's weights: W1, b1, W2, b2."""
-    return [(n_states, hidden_units), (hidden_units,), (hidden_units, n_actions), (n_actions,)]
-
-
 def _split_columns(flat, shapes, reshape):
     out, start = [], 0
     for shape in shapes:
@@ -261,10 +261,8 @@ class Networks:
     @classmethod
     def fresh(cls, weights: list[np.ndarray]) -> Networks:
         """One network from its four weight arrays, before any training."""
-        flat = np.concatenate([np.asarray(w, np.float32).ravel() for w in weights])[None]
-        return cls(
-            [tuple(w.shape) for w in weights], flat, np.zeros_like(flat), np.zeros_like(flat), 0
-        )
+        zeros = [np.zeros_like(w) for w in weights]
+        return cls.of_one(weights, zeros, zeros, 0)
 
     @classmethod
     def of_one(

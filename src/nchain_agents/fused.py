@@ -69,6 +69,11 @@ class FusedNChain(ABC):
             agent.learn_nchain(params, episodes, sink, chunked)
 
 
+def trains_in_batches(cls: type) -> bool:
+    """Whether agents of class ``cls`` train many at once (``FusedNChain.batches()``)."""
+    return issubclass(cls, FusedNChain) and cls.batches()
+
+
 def nchain_params_for(agent: Any, env: Any, loop: str) -> NChainParams | None:
     """The NChain setting for a fused loop of ``agent`` on ``env``, or ``None`` (env loop).
 

@@ -209,8 +209,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         check_output(target, args.force)
     with ProgressBar("tournament", args.trials, "trials", transient=True) as bar:
         batched = [name for name in agents if _trains_in_batches(name)]
-        note = f"({', '.join(batched)}: counted per batch)"
-        note = note if batched else ""  # a batch reports when all of its trials are done
+        # A batch reports when all of its trials are done: say so while the count waits.
+        note = f"({', '.join(batched)}: counted per batch)" if batched else ""
         bar.update(0, text=note)
         result = tournament(
             agents,
@@ -339,14 +339,13 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def _trains_in_batches(name: str) -> bool:
     from nchain_agents.errors import NChainAgentsError
-    from nchain_agents.fused import FusedNChain
+    from nchain_agents.fused import trains_in_batches
     from nchain_agents.registry import default_registry
 
     try:
-        cls = default_registry().agent_class(name)
+        return trains_in_batches(default_registry().agent_class(name))
     except NChainAgentsError:
         return False  # the tournament names the problem
-    return issubclass(cls, FusedNChain) and cls.batches()
 
 
 def cmd_tutorial(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,8 +64,10 @@ class KerasDQNAgent(Agent, FusedNChain):
 
     def network_parameters(self, n_states: int, n_actions: int) -> int:
         """Weights of the network for these space sizes."""
-        h = self.hidden_units
-        return n_states * h + h + h * n_actions + n_actions
+        return sum(math.prod(shape) for shape in self._shapes(n_states, n_actions))
+
+    def _shapes(self, n_states: int, n_actions: int) -> list[tuple[int, ...]]:
+        return _graph().shapes_of(n_states, n_actions, self.hidden_units)
 
     def spaces_problem(self, n_states: int, n_actions: int) -> str | None:
         size = self.network_parameters(n_states, n_actions)
@@ -200,10 +203,6 @@ class KerasDQNAgent(Agent, FusedNChain):
 
     # -- saving and loading ---------------------------------------------------------------
 
-    def _weights_shapes(self) -> list[tuple[int, ...]]:
-        h, s, a = self.hidden_units, self.n_states, self.n_actions
-        return [(s, h), (h,), (h, a), (a,)]
-
     def get_state(self) -> AgentState:
         networks = self._networks()
         arrays = {
@@ -224,7 +223,7 @@ class KerasDQNAgent(Agent, FusedNChain):
             "epsilon": ((1,), "f"),
             "adam_step": ((1,), "f"),
         }
-        for i, shape in enumerate(self._weights_shapes()):
+        for i, shape in enumerate(self._shapes(self.n_states, self.n_actions)):
             wanted[f"adam_m{i}"] = (shape, "f")
             wanted[f"adam_v{i}"] = (shape, "f")
         return wanted

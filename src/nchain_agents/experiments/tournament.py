@@ -322,10 +322,9 @@ def _job_size(agents: tuple[str, ...], trials: int, workers: int, backend: str) 
     trials' agents together)."""
     if backend != "local":
         return max(1, math.ceil(trials / 32))
-    from nchain_agents.fused import FusedNChain
+    from nchain_agents.fused import trains_in_batches
 
     registry = default_registry()
-    classes = [registry.agent_class(name) for name in agents]
-    if any(issubclass(cls, FusedNChain) and cls.batches() for cls in classes):
+    if any(trains_in_batches(registry.agent_class(name)) for name in agents):
         return max(1, math.ceil(trials / workers))
     return 1

@@ -270,9 +270,13 @@ def test_stable_baselines3_make_vec_env():
     venv.close()
 
 
-@pytest.mark.parametrize("counts", [[1], [1000, 1, 1499], [1024, 1024], [3, 2048, 5]])
+@pytest.mark.parametrize(
+    "counts",
+    [[1], [1000, 1, 1499], [1024, 1024], [3, 2048, 5], [2, 0, 5000, 7], [3073, 1], [1023, 2]],
+)
 def test_slip_stream_take_is_next_repeated(counts):
-    """Fused loops take slips in bulk; they must be the very uniforms step() would use."""
+    """Fused loops take slips in bulk (several blocks at once); they must be the very
+    uniforms step() would use, and next() must go on from where take() stopped."""
     from nchain_gym import SlipStream
 
     one_by_one = SlipStream(np.random.default_rng(3))
@@ -280,3 +284,4 @@ def test_slip_stream_take_is_next_repeated(counts):
     expected = [one_by_one.next() for _ in range(sum(counts))]
     got = np.concatenate([in_bulk.take(c) for c in counts]).tolist()
     assert got == expected
+    assert [in_bulk.next() for _ in range(1030)] == [one_by_one.next() for _ in range(1030)]

@@ -80,10 +80,10 @@ def test_one_update_matches_keras_train_on_batch(tf_keras, position):
         state, column(s, 4, tf.int32), column(a, 1, tf.int32), column(r, 10.0, tf.float32),
         column(s2, 3, tf.int32), tf.zeros([batch], tf.bool), gamma,
     )  # fmt: skip
-    params = [p.numpy()[i] for p in state.params]
+    params = [p.numpy()[..., i] for p in state.params]  # the model axis is last
     for ours, theirs in zip(params, reference.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
-    q_next = g.forward(state.params, column(s2, 0, tf.int32)).numpy()[i]
+    q_next = g.forward(state.params, column(s2, 0, tf.int32)).numpy()[:, i]
     np.testing.assert_allclose(
         q_next, reference.predict(eye[s2 : s2 + 1], verbose=0)[0], rtol=1e-6
     )  # float rounding: the sums run in another order
@@ -386,12 +386,12 @@ def test_learn_many_refuses_bad_arguments():
 
 
 def test_the_automatic_batch_fits_an_eighth_of_the_free_memory(monkeypatch):
-    """Draws cost 72 bytes per step per agent at most (24 bytes, held three times):
-    with 8 x 72 x 1000 x 10 bytes free (plus the per-agent allowance), ten agents of
+    """Step codes cost 8 bytes per step per agent (an int32, held twice): with
+    8 x 8 x 1000 x 10 bytes free (plus the per-agent allowance), ten agents of
     1000-step episodes fit; never fewer than one, never more than 1024."""
     from nchain_agents.default_plugins import keras_dqn
 
-    ten = 8 * 10 * (72 * 1000 + 4096)
+    ten = 8 * 10 * (8 * 1000 + 4096)
     monkeypatch.setattr(keras_dqn, "_available_memory", lambda: ten)
     assert keras_dqn.auto_batch_size(1000) == 10
     assert keras_dqn.auto_batch_size(10**9) == 1

@@ -180,17 +180,24 @@ class SlipStream:
         return buffer.pop()
 
     def take(self, count: int) -> np.ndarray:
-        """The next ``count`` uniforms, as ``count`` calls of :meth:`next` would give them."""
+        """The next ``count`` uniforms, as ``count`` calls of :meth:`next` would give them.
+
+        What is left in the current block comes first; the rest is drawn as whole blocks
+        in one call (the Generator gives the same numbers either way), and the unused
+        part of the last block stays buffered for the next call.
+        """
         out = np.empty(count)
-        done = 0
         buffer = self._buffer
-        while done < count:
-            if not buffer:
-                buffer.extend(self.rng.random(SLIP_BLOCK).tolist())
-            k = min(len(buffer), count - done)
-            out[done : done + k] = buffer[: -k - 1 : -1]  # from the end, as next() pops
+        k = min(len(buffer), count)
+        if k:
+            out[:k] = buffer[: -k - 1 : -1]  # from the end, as next() pops
             del buffer[-k:]
-            done += k
+        rest = count - k
+        if rest:
+            blocks = self.rng.random((-(-rest // SLIP_BLOCK), SLIP_BLOCK))
+            out[k:] = blocks[:, ::-1].ravel()[:rest]
+            used_of_last = rest - (len(blocks) - 1) * SLIP_BLOCK
+            buffer.extend(blocks[-1, : SLIP_BLOCK - used_of_last].tolist())
         return out
 
 

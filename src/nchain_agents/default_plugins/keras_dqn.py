@@ -124,8 +124,8 @@ class KerasDQNAgent(Agent, FusedNChain):
     def q_values(self) -> np.ndarray:
         self._require_trained()
         if self._q_table is None:
-            params = self._networks().unpacked()
-            self._q_table = np.asarray(_graph().q_table(params)[0], dtype=np.float64)
+            params = self._networks().model_last()
+            self._q_table = np.asarray(_graph().q_table(params)[..., 0], dtype=np.float64)
         return self._q_table.copy()
 
     def _env_step(self) -> tuple[Any, Any]:
@@ -134,9 +134,10 @@ class KerasDQNAgent(Agent, FusedNChain):
         return self._compiled["env"]
 
     def act(self, state: int) -> int:
-        u_explore, u_action = self.rng.random(2)  # two uniforms per step, in both loops
-        if u_explore < self.current_epsilon:
-            return int(u_action * self.n_actions)
+        draws = self.rng.random(2)  # two uniforms per step, in both loops
+        explored = int(_graph().explored_actions(draws, self.current_epsilon, self.n_actions))
+        if explored >= 0:
+            return explored
         if self._next_q is not None and self._next_q[0] == state:
             q = self._next_q[1]
         else:
@@ -279,10 +280,10 @@ class KerasDQNAgent(Agent, FusedNChain):
 
 def auto_batch_size(horizon: int) -> int:
     """How many keras-dqn agents to train at once: at most 1024, and few enough that one
-    episode's random draws (24 bytes per step per agent, held up to three times: drawn,
-    stacked, and TensorFlow's copy) stay within an eighth of the memory available now."""
+    episode's step codes (4 bytes per step per agent, held twice: stacked, and
+    TensorFlow's copy) stay within an eighth of the memory available now."""
     available = _available_memory()
-    per_agent = 72 * max(int(horizon), 1) + 4096
+    per_agent = _CODE_BYTES * 2 * max(int(horizon), 1) + 4096
     return int(max(1, min(1024, available // 8 // per_agent)))
 
 
@@ -323,17 +324,16 @@ def _train_batch(
         state, cache = graph.DQNState(networks, first.learning_rate), {}
     if params not in cache:
         next_state, rewards = params.outcome_table()
-        cache[params] = graph.make_fused_episode(
-            state, next_state, rewards, params.slip, first.gamma
-        )
+        cache[params] = graph.make_fused_episode(state, next_state, rewards, first.gamma)
     episode_fn = cache[params]
-    steps = params.horizon
+    steps, n_actions = params.horizon, first.n_actions
     # As env.reset(seed=...) would: each agent's slips come from its own stream.
     slips = [SlipStream(np.random.default_rng(agent.draw_env_seed())) for agent in agents]
-    chunk = 1 if watched else max(1, min(episodes, _DRAW_BYTES // (24 * steps * size)))
+    # Episodes drawn ahead: their codes for all agents, and one agent's draws at a time.
+    per_episode = steps * max(_CODE_BYTES * size, _DRAWN_BYTES)
+    chunk = 1 if watched else max(1, min(episodes, _DRAW_BYTES // per_episode))
     active = np.ones(size, dtype=bool)
-    uniforms = np.zeros((chunk, steps, size, 2))
-    slip_draws = np.ones((chunk, steps, size))
+    codes = np.zeros((chunk, size, steps), np.int32)  # each agent's steps side by side
     eps = np.zeros((chunk, size))
 
     def stop(i: int) -> None:
@@ -348,10 +348,11 @@ def _train_batch(
             for i in np.flatnonzero(active):
                 agent = agents[i]
                 eps[:n, i] = [agent.next_epsilon() for _ in range(n)]
-                uniforms[:n, :, i] = agent.rng.random((n, steps, 2))  # the env loop's draws
-                slip_draws[:n, :, i] = slips[i].take(n * steps).reshape(n, steps)
+                draws = agent.rng.random((n, steps, 2))  # the env loop's draws
+                slipped = slips[i].take(n * steps).reshape(n, steps) < params.slip
+                codes[:n, i] = graph.step_codes(draws, slipped, eps[:n, i, None], n_actions)
             for k in range(n):
-                totals = episode_fn(uniforms[k], slip_draws[k], eps[k]).numpy()
+                totals = episode_fn(codes[k].T).numpy()  # the loop reads one step at a time
                 for i in np.flatnonzero(active):
                     agents[i]._changed()
                     if not sinks[i](float(totals[i]), steps, float(eps[k, i])):
@@ -368,6 +369,11 @@ def _train_batch(
 
 _DRAW_BYTES = 64 * 2**20
 """Memory for the random draws taken ahead of a batch's episodes."""
+_CODE_BYTES = 4
+"""One step code (int32) per step and agent."""
+_DRAWN_BYTES = 8 * 4
+"""One agent's draws per step while its codes are made: two uniforms, a slip draw, its
+slipped flag and the codes (float64 and int32 temporaries, rounded up)."""
 
 
 @hookimpl

@@ -397,3 +397,22 @@ def test_the_automatic_batch_fits_an_eighth_of_the_free_memory(monkeypatch):
     assert keras_dqn.auto_batch_size(10**9) == 1
     monkeypatch.setattr(keras_dqn, "_available_memory", lambda: 2**50)
     assert keras_dqn.auto_batch_size(1000) == 1024
+
+
+def test_step_codes_carry_the_env_loops_choices_and_slips():
+    """The fused loop decodes ``code // 2`` (an explored action, or n_actions for
+    "greedy") and ``code % 2`` (slipped); both come from the same rule as ``act``:
+    explore where u0 < epsilon, with action int(u1 * n_actions)."""
+    from nchain_agents.dqn_graph import explored_actions, step_codes
+
+    draws = np.array([[0.1, 0.7], [0.5, 0.2], [0.29, 0.99], [0.3, 0.0]])
+    epsilon = 0.3
+    np.testing.assert_array_equal(explored_actions(draws, epsilon, 2), [1, -1, 1, -1])
+    slipped = np.array([False, True, True, False])
+    codes = step_codes(draws, slipped, epsilon, 2)
+    assert codes.dtype == np.int32
+    np.testing.assert_array_equal(codes // 2, [1, 2, 1, 2])
+    np.testing.assert_array_equal(codes % 2, slipped)
+    # Epsilon per row (one per episode) broadcasts over the steps.
+    per_episode = step_codes(draws.reshape(2, 2, 2), slipped.reshape(2, 2), [[1.0], [0.0]], 2)
+    np.testing.assert_array_equal(per_episode // 2, [[1, 0], [2, 2]])

@@ -10,11 +10,15 @@ the others are the network's own predictions. Both training paths call it:
   transition, then return the greedy action for the new state);
 - :func:`make_fused_episode`: a whole NChain episode in one XLA-compiled loop, with
   NChain's transition table inside the graph.
+
+Both work on a stack of B networks (one agent is a stack of one), with the model axis
+last; :class:`Networks` holds stacks at rest as NumPy rows, in the files' layout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import tempfile
@@ -248,15 +252,6 @@ def step_codes(draws: np.ndarray, slipped: np.ndarray, epsilon: Any, n_actions: 
 # -- the state and the two compiled paths ---------------------------------------------
 
 
-def _split_columns(flat, shapes, reshape):
-    out, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        out.append(reshape(flat[:, start : start + size], (-1, *shape)))
-        start += size
-    return out
-
-
 @dataclass
 class Networks:
     """B networks and their Adam moments as NumPy arrays, at rest between trainings.
@@ -312,7 +307,10 @@ class Networks:
 
     def unpacked(self, which: str = "flat") -> list[np.ndarray]:
         """``flat``, ``m`` or ``v`` as four arrays with the model axis (W1, b1, W2, b2)."""
-        return _split_columns(getattr(self, which), self.shapes, np.reshape)
+        flat = getattr(self, which)
+        ends = np.cumsum([math.prod(shape) for shape in self.shapes])
+        columns = np.split(flat, ends[:-1], axis=1)
+        return [c.reshape(-1, *shape) for c, shape in zip(columns, self.shapes, strict=True)]
 
     def model_last(self, which: str = "flat") -> list[np.ndarray]:
         """:meth:`unpacked`, with the model axis moved last (the graph's layout)."""

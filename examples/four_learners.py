@@ -20,10 +20,10 @@ import numpy as np
 
 from nchain_agents import learn_many, load_agent, tournament
 from nchain_agents.experiments.tournament import LEARNERS
+from nchain_agents.tutorial import ARTICLE_KERAS_Q
 from nchain_gym import solve
 
-TUTORIAL_Q = np.array([[62.7, 61.4], [66.3, 62.3], [70.8, 63.3], [76.6, 64.8], [84.5, 66.5]])
-"""The keras-dqn Q table the tutorial printed after its 1000 episodes."""
+TUTORIAL_Q = np.array(ARTICLE_KERAS_Q)  # the Q table the tutorial printed after 1000 episodes
 
 
 def main() -> None:

@@ -612,15 +612,10 @@ def learn_many(
     Returns:
         ``agents``, as a list.
     """
-    from nchain_gym.dynamics import is_whole_number
-
     agents = list(agents)
     if len({id(agent) for agent in agents}) != len(agents):
         raise InvalidArgumentError("learn_many needs distinct agent objects")
-    if batch_size is not None and not is_whole_number(batch_size, 1):
-        raise InvalidArgumentError(
-            f"batch_size must be None or an integer >= 1, got {batch_size!r}"
-        )
+    batch_size = check_batch_size(batch_size)
     batches: dict[tuple[type, int, NChainParams], list[tuple[Agent, EpisodeSink]]] = {}
     for agent in agents:
         fused = trains_in_batches(type(agent)) and nchain_params_for(agent, env, loop) is not None
@@ -639,3 +634,14 @@ def learn_many(
             [sink for _, sink in members], False, batch_size,
         )  # fmt: skip
     return agents
+
+
+def check_batch_size(batch_size: Any) -> int | None:
+    """``batch_size`` as ``None`` or an int >= 1, or an ``InvalidArgumentError`` naming it."""
+    from nchain_gym.dynamics import is_whole_number
+
+    if batch_size is not None and not is_whole_number(batch_size, 1):
+        raise InvalidArgumentError(
+            f"batch_size must be None or an integer >= 1, got {batch_size!r}"
+        )
+    return None if batch_size is None else int(batch_size)

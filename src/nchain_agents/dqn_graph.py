@@ -279,10 +279,10 @@ class Networks:
     ) -> Networks:
         """One network with its Adam state, from per-weight arrays (as files hold them)."""
 
-        def pack(arrays: list[np.ndarray]) -> np.ndarray:
-            return np.concatenate([np.asarray(x, np.float32).ravel() for x in arrays])[None]
+        def one(arrays: list[np.ndarray]) -> list[np.ndarray]:
+            return [np.asarray(x)[..., None] for x in arrays]  # a model axis of length 1
 
-        return cls([tuple(w.shape) for w in weights], pack(weights), pack(m), pack(v), int(step))
+        return cls.from_model_last(one(weights), one(m), one(v), step)
 
     @classmethod
     def stack(cls, parts: list[Networks]) -> Networks:
@@ -343,7 +343,6 @@ class DQNState:
 
     def __init__(self, networks: Networks, learning_rate: float) -> None:
         _, keras = import_tensorflow()
-        self.learning_rate = float(learning_rate)
         weights = zip(_NAMES, networks.model_last(), strict=True)
         self.variables = [keras.Variable(w, name=name) for name, w in weights]
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from nchain_agents.base import check_batch_size
 from nchain_agents.errors import InvalidArgumentError, JobsFailedError
 from nchain_agents.evaluation import normal_quantile, sem
 from nchain_agents.experiments.trials import Trial, TrialPlan, make_env, play_batch, trial_seeds
@@ -252,10 +253,7 @@ def tournament(
         raise InvalidArgumentError(
             f"trials_per_task must be None or an integer >= 1, got {trials_per_task!r}"
         )
-    if batch_size is not None and not is_whole_number(batch_size, 1):
-        raise InvalidArgumentError(
-            f"batch_size must be None or an integer >= 1, got {batch_size!r}"
-        )
+    batch_size = check_batch_size(batch_size)
     registry = default_registry()
     env_kwargs = dict(env_kwargs or {})
     env = make_env(env_id, env_kwargs)
@@ -272,7 +270,7 @@ def tournament(
         hyperparameters,
         trial_seeds(seed, trials, len(agents)),
         bool(common_random_numbers),
-        None if batch_size is None else int(batch_size),
+        batch_size,
         best,
     )
     if backend == "local":
